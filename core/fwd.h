@@ -3,7 +3,7 @@
 #ifndef LK_CORE_FWD_H
 #define LK_CORE_FWD_H
 
-struct lk_buf;
+struct lk_obuf;
 struct lk_config;
 struct lk_conn;
 struct lk_cqe;

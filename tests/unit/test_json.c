@@ -1,0 +1,342 @@
+/* tests/unit/test_json.c - JSON output helpers: escaping, UTF-8 validation
+ * (checked exhaustively against an independent decoder), bounded strings. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/buf.h"
+#include "core/json.h"
+
+static char mem[1 << 16];
+static struct lk_obuf b;
+
+/* str_json returns the JSON form of s[0..n) as a NUL-terminated string. */
+static const char *str_json(const char *s, size_t n)
+{
+	lk_obuf_init(&b, mem, sizeof(mem) - 1);
+	lk_json_put_str(&b, s, n);
+	assert_false(b.overflow);
+	mem[b.len] = '\0';
+	return mem;
+}
+
+#define EXPECT_STR(in, out) assert_string_equal(str_json((in), sizeof(in) - 1), (out))
+
+static void test_plain(void **state)
+{
+	EXPECT_STR("", "\"\"");
+	EXPECT_STR("hello world", "\"hello world\"");
+	EXPECT_STR("a/b'c~\x7f", "\"a/b'c~\x7f\"");
+	assert_string_equal(str_json(NULL, 0), "\"\"");
+}
+
+static void test_escapes(void **state)
+{
+	EXPECT_STR("\"", "\"\\\"\"");
+	EXPECT_STR("\\", "\"\\\\\"");
+	EXPECT_STR("a\nb\rc\td", "\"a\\nb\\rc\\td\"");
+	EXPECT_STR("\x01\x1f\b\f", "\"\\u0001\\u001f\\u0008\\u000c\"");
+	EXPECT_STR("x\0y", "\"x\\u0000y\"");
+	EXPECT_STR("<script>&amp;</script>", "\"\\u003cscript\\u003e\\u0026amp;\\u003c/script\\u003e\"");
+}
+
+static void test_utf8_valid(void **state)
+{
+	EXPECT_STR("\xc3\xa9", "\"\xc3\xa9\"");                 /* U+00E9 */
+	EXPECT_STR("\xc2\x80", "\"\xc2\x80\"");                 /* U+0080, smallest 2-byte */
+	EXPECT_STR("\xe2\x82\xac", "\"\xe2\x82\xac\"");         /* U+20AC */
+	EXPECT_STR("\xe0\xa0\x80", "\"\xe0\xa0\x80\"");         /* U+0800 */
+	EXPECT_STR("\xed\x9f\xbf", "\"\xed\x9f\xbf\"");         /* U+D7FF */
+	EXPECT_STR("\xee\x80\x80", "\"\xee\x80\x80\"");         /* U+E000 */
+	EXPECT_STR("\xef\xbf\xbf", "\"\xef\xbf\xbf\"");         /* U+FFFF */
+	EXPECT_STR("\xf0\x90\x80\x80", "\"\xf0\x90\x80\x80\""); /* U+10000 */
+	EXPECT_STR("\xf0\x9d\x84\x9e", "\"\xf0\x9d\x84\x9e\""); /* U+1D11E */
+	EXPECT_STR("\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\""); /* U+10FFFF */
+	/* U+2028/2029 end JavaScript strings: escaped like Go does. */
+	EXPECT_STR("a\xe2\x80\xa8" "b\xe2\x80\xa9", "\"a\\u2028b\\u2029\"");
+}
+
+#define FFFD "\\ufffd"
+
+static void test_utf8_invalid(void **state)
+{
+	EXPECT_STR("\x80", "\"" FFFD "\"");                          /* lone continuation */
+	EXPECT_STR("\xbf", "\"" FFFD "\"");
+	EXPECT_STR("\xc0\x80", "\"" FFFD FFFD "\"");                 /* overlong NUL */
+	EXPECT_STR("\xc1\xbf", "\"" FFFD FFFD "\"");                 /* overlong 2-byte */
+	EXPECT_STR("\xe0\x80\x80", "\"" FFFD FFFD FFFD "\"");        /* overlong 3-byte */
+	EXPECT_STR("\xe0\x9f\xbf", "\"" FFFD FFFD FFFD "\"");
+	EXPECT_STR("\xf0\x8f\xbf\xbf", "\"" FFFD FFFD FFFD FFFD "\""); /* overlong 4-byte */
+	EXPECT_STR("\xed\xa0\x80", "\"" FFFD FFFD FFFD "\"");        /* U+D800 surrogate */
+	EXPECT_STR("\xed\xbf\xbf", "\"" FFFD FFFD FFFD "\"");        /* U+DFFF */
+	EXPECT_STR("\xf4\x90\x80\x80", "\"" FFFD FFFD FFFD FFFD "\""); /* U+110000 */
+	EXPECT_STR("\xf5\x80\x80\x80", "\"" FFFD FFFD FFFD FFFD "\"");
+	EXPECT_STR("\xfe\xff", "\"" FFFD FFFD "\"");
+	EXPECT_STR("\xe2\x82", "\"" FFFD FFFD "\"");                 /* truncated at end */
+	EXPECT_STR("\xe2\x82x", "\"" FFFD FFFD "x\"");               /* truncated mid-string */
+	EXPECT_STR("\xc3", "\"" FFFD "\"");
+	EXPECT_STR("a\xc3\xa9\xff\xc3\xa9", "\"a\xc3\xa9" FFFD "\xc3\xa9\"");
+}
+
+/* ref_char is an independent decoder (arithmetic on the code point instead of
+ * byte ranges): it returns the length of the valid UTF-8 character at s, or 0. */
+static size_t ref_char(const uint8_t *s, size_t n)
+{
+	static const uint32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+	size_t len;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* ref_json builds the expected JSON for s[0..n) from ref_char. */
+static size_t ref_json(char *out, const uint8_t *s, size_t n)
+{
+	size_t o = 0;
+
+	out[o++] = '"';
+	for (size_t i = 0; i < n;) {
+		size_t len = ref_char(s + i, n - i);
+
+		if (len == 0) {
+			memcpy(out + o, FFFD, 6);
+			o += 6;
+			i++;
+			continue;
+		}
+		if (len == 1 && (s[i] < 0x20 || strchr("\"\\<>&", s[i]) != NULL)) {
+			if (s[i] == '\n' || s[i] == '\r' || s[i] == '\t' || s[i] == '"' ||
+			    s[i] == '\\') {
+				out[o++] = '\\';
+				out[o++] = s[i] == '\n' ? 'n' : s[i] == '\r' ? 'r' : s[i] == '\t' ? 't' : (char)s[i];
+			} else {
+				o += (size_t)snprintf(out + o, 7, "\\u%04x", s[i]);
+			}
+		} else if (len == 3 && s[i] == 0xe2 && s[i + 1] == 0x80 &&
+			   (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)) {
+			o += (size_t)snprintf(out + o, 7, "\\u%04x", s[i + 2] == 0xa8 ? 0x2028 : 0x2029);
+		} else {
+			memcpy(out + o, s + i, len);
+			o += len;
+		}
+		i += len;
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+	return o;
+}
+
+static void check_ref(const uint8_t *s, size_t n)
+{
+	char want[64];
+	size_t want_len = ref_json(want, s, n);
+
+	lk_obuf_init(&b, mem, sizeof(mem));
+	lk_json_put_str(&b, (const char *)s, n);
+	if (b.len != want_len || memcmp(mem, want, want_len) != 0)
+		fail_msg("mismatch for %zu bytes %02x %02x %02x %02x", n, s[0], n > 1 ? s[1] : 0,
+			 n > 2 ? s[2] : 0, n > 3 ? s[3] : 0);
+	assert_int_equal(lk_json_str_len((const char *)s, n, 1000), want_len);
+}
+
+/* Every 1- and 2-byte input, every 3-byte input led by E0..F4, and a
+ * deterministic pseudo-random sample of 4- and 5-byte inputs. */
+static void test_utf8_exhaustive(void **state)
+{
+	uint8_t s[5];
+	uint64_t x = 0x9e3779b97f4a7c15u;
+
+	for (unsigned a = 0; a < 256; a++) {
+		s[0] = (uint8_t)a;
+		check_ref(s, 1);
+		for (unsigned c = 0; c < 256; c++) {
+			s[1] = (uint8_t)c;
+			check_ref(s, 2);
+		}
+	}
+	for (unsigned a = 0xe0; a <= 0xf4; a++) {
+		for (unsigned c = 0; c < 256; c++) {
+			for (unsigned d = 0; d < 256; d++) {
+				s[0] = (uint8_t)a;
+				s[1] = (uint8_t)c;
+				s[2] = (uint8_t)d;
+				check_ref(s, 3);
+			}
+		}
+	}
+	for (int i = 0; i < 400000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		memcpy(s, &x, 5);
+		s[0] |= 0xe0; /* bias towards multi-byte leads */
+		check_ref(s, 4 + (size_t)(i & 1));
+	}
+}
+
+static void test_key_and_scalars(void **state)
+{
+	lk_obuf_init(&b, mem, sizeof(mem));
+	lk_obuf_put(&b, "{", 1);
+	lk_json_put_key(&b, "a\"b");
+	lk_json_put_bool(&b, true);
+	lk_obuf_put(&b, ",", 1);
+	lk_json_put_key(&b, "f");
+	lk_json_put_bool(&b, false);
+	lk_obuf_put(&b, ",", 1);
+	lk_json_put_key(&b, "n");
+	lk_json_put_null(&b);
+	lk_obuf_put(&b, "}", 1);
+	mem[b.len] = '\0';
+	assert_string_equal(mem, "{\"a\\\"b\":true,\"f\":false,\"n\":null}");
+}
+
+static const char *f64_json(double v)
+{
+	lk_obuf_init(&b, mem, sizeof(mem) - 1);
+	lk_json_put_f64(&b, v);
+	assert_false(b.overflow);
+	mem[b.len] = '\0';
+	return mem;
+}
+
+static void test_f64(void **state)
+{
+	uint64_t x = 88172645463325252u;
+
+	assert_string_equal(f64_json(0.1), "0.1");
+	assert_string_equal(f64_json(0.5), "0.5");
+	assert_string_equal(f64_json(3.0), "3");
+	assert_string_equal(f64_json(-0.0), "-0");
+	assert_string_equal(f64_json(1e21), "1e+21");
+	assert_string_equal(f64_json(1.0 / 3.0), "0.3333333333333333");
+	assert_string_equal(f64_json(NAN), "\"NaN\"");
+	assert_string_equal(f64_json(INFINITY), "\"+Inf\"");
+	assert_string_equal(f64_json(-INFINITY), "\"-Inf\"");
+	/* Any finite double reads back exactly. */
+	for (int i = 0; i < 100000; i++) {
+		double d;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		memcpy(&d, &x, sizeof(d));
+		if (!isfinite(d))
+			continue;
+		assert_true(strtod(f64_json(d), NULL) == d);
+	}
+}
+
+static void test_put_str_max(void **state)
+{
+	char small[64];
+	size_t used;
+
+	/* Fits: whole string. */
+	lk_obuf_init(&b, small, sizeof(small));
+	used = lk_json_put_str_max(&b, "abc", 3, 5);
+	assert_int_equal(used, 3);
+	assert_int_equal(b.len, 5);
+	assert_memory_equal(small, "\"abc\"", 5);
+
+	/* Cut before an escape that would not fit whole. */
+	lk_obuf_init(&b, small, sizeof(small));
+	used = lk_json_put_str_max(&b, "ab<", 3, 8);
+	assert_int_equal(used, 2);
+	assert_int_equal(b.len, 4);
+	assert_memory_equal(small, "\"ab\"", 4);
+
+	/* Never split a UTF-8 sequence. */
+	lk_obuf_init(&b, small, sizeof(small));
+	used = lk_json_put_str_max(&b, "a\xe2\x82\xac", 4, 5);
+	assert_int_equal(used, 1);
+	assert_memory_equal(small, "\"a\"", 3);
+	lk_obuf_init(&b, small, sizeof(small));
+	used = lk_json_put_str_max(&b, "a\xe2\x82\xac", 4, 6);
+	assert_int_equal(used, 4);
+	assert_memory_equal(small, "\"a\xe2\x82\xac\"", 6);
+
+	/* Room for the quotes only. */
+	lk_obuf_init(&b, small, sizeof(small));
+	assert_int_equal(lk_json_put_str_max(&b, "abc", 3, 2), 0);
+	assert_memory_equal(small, "\"\"", 2);
+	assert_false(b.overflow);
+
+	/* No room for the quotes: nothing written, overflow flagged. */
+	lk_obuf_init(&b, small, sizeof(small));
+	assert_int_equal(lk_json_put_str_max(&b, "abc", 3, 1), 0);
+	assert_int_equal(b.len, 0);
+	assert_true(b.overflow);
+}
+
+static void test_str_len(void **state)
+{
+	assert_int_equal(lk_json_str_len("", 0, 100), 2);
+	assert_int_equal(lk_json_str_len("a<\n\xff", 4, 100), 2 + 1 + 6 + 2 + 6);
+	assert_int_equal(lk_json_str_len("abcdef", 6, 8), 8);
+	assert_int_equal(lk_json_str_len("abcdefg", 7, 8), 9);
+	assert_int_equal(lk_json_str_len("abc", 3, 1), 2);
+	assert_int_equal(lk_json_str_len(NULL, 0, 0), 1);
+}
+
+/* A string that does not fit sets overflow and leaves the buffer usable. */
+static void test_overflow(void **state)
+{
+	char small[8];
+
+	lk_obuf_init(&b, small, sizeof(small));
+	lk_json_put_str(&b, "0123456789", 10);
+	assert_true(b.overflow);
+	assert_true(b.len <= sizeof(small));
+	lk_obuf_init(&b, small, sizeof(small));
+	lk_json_put_f64(&b, 0.12345678901234567);
+	assert_true(b.overflow);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plain),
+		cmocka_unit_test(test_escapes),
+		cmocka_unit_test(test_utf8_valid),
+		cmocka_unit_test(test_utf8_invalid),
+		cmocka_unit_test(test_utf8_exhaustive),
+		cmocka_unit_test(test_key_and_scalars),
+		cmocka_unit_test(test_f64),
+		cmocka_unit_test(test_put_str_max),
+		cmocka_unit_test(test_str_len),
+		cmocka_unit_test(test_overflow),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
