@@ -1,0 +1,69 @@
+/* core/pool.c - fixed-size object pool (see pool.h). */
+#include <sys/mman.h>
+#include <stdlib.h>
+
+#include "core/dbg.h"
+#include "core/err.h"
+#include "core/pool.h"
+
+int lk_pool_init(struct lk_pool *p, const char *name, size_t obj_size, uint32_t capacity)
+{
+	LK_ASSERT(capacity > 0 && obj_size > 0);
+	size_t sz = (obj_size + 63) & ~(size_t)63;
+
+	*p = (struct lk_pool){ .capacity = capacity, .obj_size = sz, .name = name };
+	p->_mem = mmap(NULL, sz * capacity, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p->_mem == MAP_FAILED) {
+		p->_mem = NULL;
+		return -ENOMEM;
+	}
+	p->_free = calloc(capacity, sizeof(*p->_free));
+	if (p->_free == NULL) {
+		munmap(p->_mem, sz * capacity);
+		p->_mem = NULL;
+		return -ENOMEM;
+	}
+	/* Lowest index on top: the first objects handed out are the first
+	 * pages, and LIFO reuse keeps touching the same ones. */
+	for (uint32_t i = 0; i < capacity; i++)
+		p->_free[i] = capacity - 1 - i;
+	p->_n_free = capacity;
+	return 0;
+}
+
+void lk_pool_done(struct lk_pool *p)
+{
+	if (p->_mem == NULL)
+		return;
+	LK_ASSERT(p->in_use == 0);
+	munmap(p->_mem, p->obj_size * p->capacity);
+	free(p->_free);
+	p->_mem = NULL;
+	p->_free = NULL;
+}
+
+void *lk_pool_get(struct lk_pool *p)
+{
+	if (p->_n_free == 0) {
+		p->exhausted++;
+		return NULL;
+	}
+	uint32_t i = p->_free[--p->_n_free];
+
+	p->in_use++;
+	if (p->in_use > p->peak)
+		p->peak = p->in_use;
+	return p->_mem + (size_t)i * p->obj_size;
+}
+
+void lk_pool_put(struct lk_pool *p, void *obj)
+{
+	char *o = obj;
+
+	LK_ASSERT(o >= p->_mem && o < p->_mem + p->obj_size * p->capacity);
+	LK_ASSERT((size_t)(o - p->_mem) % p->obj_size == 0);
+	LK_ASSERT(p->in_use > 0);
+	p->_free[p->_n_free++] = (uint32_t)((size_t)(o - p->_mem) / p->obj_size);
+	p->in_use--;
+}

@@ -1,0 +1,509 @@
+/* core/worker.c - the per-core loop (see worker.h).
+ *
+ * One turn, in this order, each phase bounded:
+ *   1. submit queued SQEs and wait for a completion or the next deadline;
+ *   2. drain at most LK_WORKER_BATCH CQEs: decode, generation check, release
+ *      the in-flight count, hand to the protocol layer;
+ *   3. fire expired timers (bounded per queue);
+ *   4. shutdown bookkeeping;
+ *   5. reap: free closed conns whose in-flight count reached zero.
+ * Handlers never free a slot, so a conn pointer stays valid for the whole
+ * turn in which it was looked up. */
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/dbg.h"
+#include "core/err.h"
+#include "core/worker.h"
+
+#define LK_WORKER_BATCH 256
+#define LK_WORKER_TIMER_MAX 1024 /* timers fired per queue per turn */
+#define LK_PBUF_GROUP 0
+
+LK_STATIC_ASSERT(LK_OP__COUNT <= 256, "op fits 8 bits");
+
+static uint64_t ud_make(enum lk_op op, uint32_t idx, uint32_t gen, uint8_t aux)
+{
+	return (uint64_t)op | ((uint64_t)(idx & LK_UD_GEN_MASK) << 8) |
+	       ((uint64_t)(gen & LK_UD_GEN_MASK) << 32) | ((uint64_t)aux << 56);
+}
+
+static enum lk_op ud_op(uint64_t ud)
+{
+	return (enum lk_op)(ud & 0xff);
+}
+
+static uint32_t ud_idx(uint64_t ud)
+{
+	return (uint32_t)(ud >> 8) & LK_UD_GEN_MASK;
+}
+
+static uint32_t ud_gen(uint64_t ud)
+{
+	return (uint32_t)(ud >> 32) & LK_UD_GEN_MASK;
+}
+
+static uint8_t ud_aux(uint64_t ud)
+{
+	return (uint8_t)(ud >> 56);
+}
+
+int lk_worker_init(struct lk_worker *w, unsigned id, uint32_t n_conns, int listen_fd,
+		   const struct lk_worker_ops *ops, void *data)
+{
+	LK_ASSERT(n_conns > 0 && n_conns < LK_UD_NO_CONN);
+	*w = (struct lk_worker){
+		.id = id,
+		.ops = ops,
+		.data = data,
+		.n_conns = n_conns,
+		.listen_fd = listen_fd,
+		.wake_fd = -1,
+		.shutdown_timeout_ms = 10000,
+		.ring_entries = 1024,
+		.pbuf_count = 256,
+		.pbuf_size = 16384,
+	};
+	atomic_init(&w->stop_requested, false);
+	/* calloc of a large slab is an untouched mapping: idle slots cost no
+	 * RSS. The free stack is touched, 4 bytes a slot. */
+	w->conns = calloc(n_conns, sizeof(*w->conns));
+	w->_free = calloc(n_conns, sizeof(*w->_free));
+	if (w->conns == NULL || w->_free == NULL) {
+		free(w->conns);
+		free(w->_free);
+		w->conns = NULL;
+		w->_free = NULL;
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < n_conns; i++)
+		w->_free[i] = n_conns - 1 - i;
+	w->_n_free = n_conns;
+	return 0;
+}
+
+void lk_worker_done(struct lk_worker *w)
+{
+	lk_ring_free(w->ring);
+	w->ring = NULL;
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
+	w->wake_fd = -1;
+	free(w->conns);
+	free(w->_free);
+	w->conns = NULL;
+	w->_free = NULL;
+}
+
+unsigned lk_worker_timerq(struct lk_worker *w, uint64_t duration_ms)
+{
+	LK_ASSERT(w->n_timerqs < LK_WORKER_TIMERQS);
+	lk_timerq_init(&w->timerqs[w->n_timerqs], duration_ms);
+	return w->n_timerqs++;
+}
+
+static int arm_accept(struct lk_worker *w)
+{
+	int rc = lk_ring_accept_multishot(w->ring, w->listen_fd,
+					  ud_make(LK_OP_ACCEPT, LK_UD_NO_CONN, 0, 0));
+	w->_accept_armed = rc == 0;
+	return rc;
+}
+
+static int arm_wake(struct lk_worker *w)
+{
+	return lk_ring_read(w->ring, w->wake_fd, &w->_wake_buf, sizeof(w->_wake_buf),
+			    ud_make(LK_OP_WAKE, LK_UD_NO_CONN, 0, 0));
+}
+
+int lk_worker_setup(struct lk_worker *w)
+{
+	int rc;
+
+	w->ring = lk_ring_new(w->ring_entries, w->init_err, sizeof(w->init_err));
+	if (w->ring == NULL)
+		return -ENOMEM;
+	rc = lk_ring_pbuf_setup(w->ring, LK_PBUF_GROUP, w->pbuf_count, w->pbuf_size);
+	if (rc < 0) {
+		snprintf(w->init_err, sizeof(w->init_err), "provided buffers: %s", strerror(-rc));
+		return rc;
+	}
+	w->wake_fd = eventfd(0, EFD_CLOEXEC);
+	if (w->wake_fd < 0) {
+		rc = -errno;
+		snprintf(w->init_err, sizeof(w->init_err), "eventfd: %s", strerror(-rc));
+		return rc;
+	}
+	rc = arm_wake(w);
+	if (rc == 0 && w->listen_fd >= 0)
+		rc = arm_accept(w);
+	if (rc < 0)
+		snprintf(w->init_err, sizeof(w->init_err), "arming accept: %s", strerror(-rc));
+	w->now_ms = lk_time_ms();
+	return rc;
+}
+
+static void *worker_main(void *arg)
+{
+	struct lk_worker *w = arg;
+
+	w->init_rc = lk_worker_setup(w);
+	sem_post(w->ready);
+	if (w->init_rc == 0)
+		lk_worker_run(w);
+	/* The ring is SINGLE_ISSUER: unregistering its buffers must happen on
+	 * this thread. */
+	lk_ring_free(w->ring);
+	w->ring = NULL;
+	return NULL;
+}
+
+int lk_worker_spawn(struct lk_worker *w, sem_t *ready)
+{
+	w->ready = ready;
+	return -pthread_create(&w->thread, NULL, worker_main, w);
+}
+
+void lk_worker_request_stop(struct lk_worker *w)
+{
+	uint64_t one = 1;
+
+	atomic_store_explicit(&w->stop_requested, true, memory_order_release);
+	/* A failed write only delays the stop until the next completion. */
+	(void)!write(w->wake_fd, &one, sizeof(one));
+}
+
+struct lk_conn *lk_conn_new(struct lk_worker *w, int fd)
+{
+	if (w->_n_free == 0)
+		return NULL;
+	uint32_t idx = w->_free[--w->_n_free];
+	struct lk_conn *c = &w->conns[idx];
+
+	LK_ASSERT(!(c->flags & LK_CONN_F_LIVE));
+	*c = (struct lk_conn){
+		._gen = c->_gen,
+		._idx = idx,
+		.flags = LK_CONN_F_LIVE,
+		.fd = fd,
+		.up_fd = -1,
+		.w = w,
+	};
+	w->live++;
+	return c;
+}
+
+bool lk_conn_is_closing(const struct lk_conn *c)
+{
+	return (c->flags & LK_CONN_F_CLOSING) != 0;
+}
+
+static void reap_push(struct lk_worker *w, struct lk_conn *c)
+{
+	LK_ASSERT(c->_inflight == 0);
+	c->_next_reap = w->_reap;
+	w->_reap = c;
+}
+
+void lk_conn_close(struct lk_conn *c)
+{
+	struct lk_worker *w = c->w;
+
+	LK_ASSERT(c->flags & LK_CONN_F_LIVE);
+	if (c->flags & LK_CONN_F_CLOSING)
+		return;
+	c->flags |= LK_CONN_F_CLOSING;
+	lk_timer_cancel(&c->timer);
+	if (c->_inflight == 0) {
+		reap_push(w, c);
+		return;
+	}
+	/* The fds stay open until the reap phase, so the cancel cannot hit a
+	 * reused descriptor number. Cancels are counted like any other op. */
+	int fds[2] = { c->fd, c->up_fd };
+	for (unsigned i = 0; i < 2; i++) {
+		if (fds[i] < 0)
+			continue;
+		if (lk_ring_cancel_fd(w->ring, fds[i], ud_make(LK_OP_CANCEL, c->_idx, c->_gen, 0)) == 0)
+			c->_inflight++;
+		else
+			w->stats.sq_full++;
+	}
+}
+
+/* conn_queued pairs with the in-flight release in lk_worker_dispatch. */
+static int conn_queued(struct lk_conn *c, unsigned side, int rc)
+{
+	if (rc == 0) {
+		c->_inflight++;
+		if (side == LK_AUX_UP)
+			c->up_inflight++;
+	} else {
+		c->w->stats.sq_full++;
+	}
+	return rc;
+}
+
+static int side_fd(const struct lk_conn *c, unsigned side)
+{
+	int fd = side == LK_AUX_UP ? c->up_fd : c->fd;
+
+	LK_ASSERT(fd >= 0);
+	LK_ASSERT(!(c->flags & LK_CONN_F_CLOSING));
+	return fd;
+}
+
+int lk_conn_recv_pbuf(struct lk_conn *c, unsigned side, uint16_t bgid)
+{
+	uint64_t ud = ud_make(LK_OP_RECV, c->_idx, c->_gen, LK_AUX(side, bgid));
+
+	return conn_queued(c, side, lk_ring_recv_pbuf(c->w->ring, side_fd(c, side), bgid, ud));
+}
+
+int lk_conn_recv(struct lk_conn *c, unsigned side, void *buf, unsigned len)
+{
+	uint64_t ud = ud_make(LK_OP_RECV, c->_idx, c->_gen, LK_AUX(side, 0));
+
+	return conn_queued(c, side, lk_ring_recv(c->w->ring, side_fd(c, side), buf, len, ud));
+}
+
+int lk_conn_send(struct lk_conn *c, unsigned side, const void *buf, unsigned len)
+{
+	uint64_t ud = ud_make(LK_OP_SEND, c->_idx, c->_gen, LK_AUX(side, 0));
+
+	return conn_queued(c, side, lk_ring_send(c->w->ring, side_fd(c, side), buf, len, ud));
+}
+
+int lk_conn_connect(struct lk_conn *c, const struct sockaddr *sa, socklen_t len)
+{
+	uint64_t ud = ud_make(LK_OP_CONNECT, c->_idx, c->_gen, LK_AUX(LK_AUX_UP, 0));
+
+	return conn_queued(c, LK_AUX_UP,
+			   lk_ring_connect(c->w->ring, side_fd(c, LK_AUX_UP), sa, len, ud));
+}
+
+int lk_conn_shutdown(struct lk_conn *c, unsigned side, int how)
+{
+	uint64_t ud = ud_make(LK_OP_SHUTDOWN, c->_idx, c->_gen, LK_AUX(side, 0));
+
+	return conn_queued(c, side, lk_ring_shutdown(c->w->ring, side_fd(c, side), how, ud));
+}
+
+int lk_conn_cancel_up(struct lk_conn *c)
+{
+	uint64_t ud = ud_make(LK_OP_CANCEL, c->_idx, c->_gen, LK_AUX(LK_AUX_UP, 0));
+
+	return conn_queued(c, LK_AUX_UP,
+			   lk_ring_cancel_fd(c->w->ring, side_fd(c, LK_AUX_UP), ud));
+}
+
+void *lk_worker_pbuf(struct lk_worker *w, uint8_t aux, uint32_t cqe_flags)
+{
+	LK_ASSERT(cqe_flags & LK_CQE_F_BUFFER);
+	return lk_ring_pbuf_addr(w->ring, (uint16_t)LK_AUX_BGID(aux),
+				 (uint16_t)(cqe_flags >> LK_CQE_BUFFER_SHIFT));
+}
+
+void lk_worker_pbuf_put(struct lk_worker *w, uint8_t aux, uint32_t cqe_flags)
+{
+	LK_ASSERT(cqe_flags & LK_CQE_F_BUFFER);
+	lk_ring_pbuf_recycle(w->ring, (uint16_t)LK_AUX_BGID(aux),
+			     (uint16_t)(cqe_flags >> LK_CQE_BUFFER_SHIFT));
+}
+
+void lk_conn_timer_arm(struct lk_conn *c, unsigned q, lk_timer_cb cb)
+{
+	LK_ASSERT(q < c->w->n_timerqs);
+	c->timer.cb = cb;
+	lk_timer_arm(&c->timer, &c->w->timerqs[q], c->w->now_ms);
+}
+
+struct lk_conn *lk_conn_from_timer(struct lk_timer *t)
+{
+	return (struct lk_conn *)((char *)t - offsetof(struct lk_conn, timer));
+}
+
+static void on_listener_cqe(struct lk_worker *w, const struct lk_cqe *cqe)
+{
+	if (!(cqe->flags & LK_CQE_F_MORE))
+		w->_accept_armed = false;
+	if (cqe->res >= 0) {
+		w->stats.accepted++;
+		if (w->stopping)
+			close(cqe->res);
+		else
+			w->ops->on_accept(w, cqe->res);
+	} else if (cqe->res != -ECANCELED) {
+		/* EMFILE/ENFILE and friends: count and keep accepting. */
+		w->stats.accept_errors++;
+	}
+	if (!w->_accept_armed && !w->stopping && arm_accept(w) < 0)
+		w->stats.sq_full++;
+	if (!w->_accept_armed && w->stopping && w->listen_fd >= 0) {
+		close(w->listen_fd);
+		w->listen_fd = -1;
+	}
+}
+
+static void begin_stop(struct lk_worker *w)
+{
+	if (w->stopping)
+		return;
+	w->stopping = true;
+	w->stop_deadline_ms = w->now_ms + w->shutdown_timeout_ms;
+	/* Stop accepting first; the listener closes when the multishot accept
+	 * reports its end. */
+	if (w->_accept_armed)
+		(void)lk_ring_cancel_fd(w->ring, w->listen_fd, ud_make(LK_OP_CANCEL, LK_UD_NO_CONN, 0, 0));
+	else if (w->listen_fd >= 0) {
+		close(w->listen_fd);
+		w->listen_fd = -1;
+	}
+	w->ops->on_stop(w);
+}
+
+static void on_worker_cqe(struct lk_worker *w, const struct lk_cqe *cqe)
+{
+	switch (ud_op(cqe->user_data)) {
+	case LK_OP_ACCEPT:
+		on_listener_cqe(w, cqe);
+		break;
+	case LK_OP_WAKE:
+		if (atomic_load_explicit(&w->stop_requested, memory_order_acquire))
+			begin_stop(w);
+		else if (arm_wake(w) < 0)
+			w->stats.sq_full++;
+		break;
+	case LK_OP_CANCEL:
+		break;
+	default:
+		LK_UNREACHABLE();
+	}
+}
+
+void lk_worker_dispatch(struct lk_worker *w, const struct lk_cqe *cqe)
+{
+	uint32_t idx = ud_idx(cqe->user_data);
+	uint8_t aux = ud_aux(cqe->user_data);
+
+	if (idx == LK_UD_NO_CONN) {
+		on_worker_cqe(w, cqe);
+		return;
+	}
+	LK_ASSERT(idx < w->n_conns);
+	struct lk_conn *c = &w->conns[idx];
+
+	/* Every SQE of a slot completes before the slot is freed, so a
+	 * generation mismatch would mean broken accounting: count it, give the
+	 * buffer back, drop it. */
+	if (!(c->flags & LK_CONN_F_LIVE) || (c->_gen & LK_UD_GEN_MASK) != ud_gen(cqe->user_data)) {
+		w->stats.stale_cqes++;
+		if (cqe->flags & LK_CQE_F_BUFFER)
+			lk_worker_pbuf_put(w, aux, cqe->flags);
+		return;
+	}
+	if (!(cqe->flags & LK_CQE_F_MORE)) {
+		LK_ASSERT(c->_inflight > 0);
+		c->_inflight--;
+		if (LK_AUX_SIDE(aux) == LK_AUX_UP) {
+			LK_ASSERT(c->up_inflight > 0);
+			c->up_inflight--;
+		}
+	}
+	if (cqe->res == -ENOBUFS)
+		w->stats.enobufs++;
+	if (c->flags & LK_CONN_F_CLOSING) {
+		if (cqe->flags & LK_CQE_F_BUFFER)
+			lk_worker_pbuf_put(w, aux, cqe->flags);
+		if (c->_inflight == 0)
+			reap_push(w, c);
+		return;
+	}
+	w->ops->on_cqe(w, c, ud_op(cqe->user_data), aux, cqe->res, cqe->flags);
+}
+
+static void reap_closed(struct lk_worker *w)
+{
+	while (w->_reap != NULL) {
+		struct lk_conn *c = w->_reap;
+
+		w->_reap = c->_next_reap;
+		LK_ASSERT(c->_inflight == 0 && (c->flags & LK_CONN_F_CLOSING));
+		w->ops->on_free(w, c);
+		if (c->fd >= 0)
+			close(c->fd);
+		if (c->up_fd >= 0)
+			close(c->up_fd);
+		c->fd = c->up_fd = -1;
+		c->flags = 0;
+		c->_gen = (c->_gen + 1) & LK_UD_GEN_MASK;
+		w->_free[w->_n_free++] = c->_idx;
+		LK_ASSERT(w->live > 0);
+		w->live--;
+	}
+}
+
+static int next_timeout_ms(const struct lk_worker *w)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (unsigned i = 0; i < w->n_timerqs; i++)
+		next = LK_MIN(next, lk_timerq_next(&w->timerqs[i]));
+	if (w->stopping)
+		next = LK_MIN(next, w->stop_deadline_ms);
+	if (next == UINT64_MAX)
+		return -1;
+	if (next <= w->now_ms)
+		return 0;
+	return (int)LK_MIN(next - w->now_ms, (uint64_t)60000);
+}
+
+static void force_close_all(struct lk_worker *w)
+{
+	for (uint32_t i = 0; i < w->n_conns; i++) {
+		struct lk_conn *c = &w->conns[i];
+
+		if ((c->flags & LK_CONN_F_LIVE) && !(c->flags & LK_CONN_F_CLOSING)) {
+			w->stats.forced_closes++;
+			lk_conn_close(c);
+		}
+	}
+}
+
+void lk_worker_turn(struct lk_worker *w, int timeout_ms)
+{
+	struct lk_cqe cqes[LK_WORKER_BATCH];
+	int rc = lk_ring_submit_and_wait(w->ring, timeout_ms);
+
+	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
+		w->stats.sq_full++;
+	unsigned n = lk_ring_reap(w->ring, cqes, LK_WORKER_BATCH);
+	w->now_ms = lk_time_ms();
+	for (unsigned i = 0; i < n; i++)
+		lk_worker_dispatch(w, &cqes[i]);
+	for (unsigned i = 0; i < w->n_timerqs; i++)
+		lk_timerq_run(&w->timerqs[i], w->now_ms, LK_WORKER_TIMER_MAX);
+	if (w->stopping && w->now_ms >= w->stop_deadline_ms)
+		force_close_all(w);
+	reap_closed(w);
+}
+
+int lk_worker_run(struct lk_worker *w)
+{
+	for (;;) {
+		if (w->stopping && w->live == 0 && w->listen_fd < 0)
+			break;
+		/* Cancelled operations complete promptly; this bound only guards
+		 * against a kernel that never reports them. */
+		if (w->stopping && w->now_ms >= w->stop_deadline_ms + 2000)
+			break;
+		lk_worker_turn(w, next_timeout_ms(w));
+	}
+	return 0;
+}

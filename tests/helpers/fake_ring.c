@@ -1,0 +1,185 @@
+/* tests/helpers/fake_ring.c - fake io_uring for unit tests (see fake_ring.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/dbg.h"
+#include "core/err.h"
+#include "tests/helpers/fake_ring.h"
+
+struct lk_ring {
+	struct lk_fake_ring f;
+};
+
+struct lk_fake_ring *lk_fake_ring_of(struct lk_ring *r)
+{
+	return &r->f;
+}
+
+struct lk_ring *lk_ring_new(unsigned sq_entries, char *err, size_t err_len)
+{
+	struct lk_ring *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		snprintf(err, err_len, "out of memory");
+	else
+		r->f.fail_after = -1;
+	return r;
+}
+
+void lk_ring_free(struct lk_ring *r)
+{
+	if (r == NULL)
+		return;
+	free(r->f.pbuf_mem);
+	free(r);
+}
+
+int lk_ring_probe(char *err, size_t err_len)
+{
+	return 0;
+}
+
+const char *lk_ring_flags_str(const struct lk_ring *r)
+{
+	return "fake";
+}
+
+const char *lk_ring_lib_version(void)
+{
+	return "fake";
+}
+
+static int record(struct lk_ring *r, enum lk_fake_op op, int fd, uint64_t ud, const void *buf,
+		  unsigned len)
+{
+	struct lk_fake_ring *f = &r->f;
+
+	if (f->fail_after == 0)
+		return -EBUSY;
+	if (f->fail_after > 0)
+		f->fail_after--;
+	LK_ASSERT(f->n_sqes < LK_FAKE_MAX);
+	f->sqes[f->n_sqes++] = (struct lk_fake_sqe){ .op = op, .fd = fd, .ud = ud, .buf = buf, .len = len };
+	return 0;
+}
+
+int lk_ring_accept_multishot(struct lk_ring *r, int fd, uint64_t ud)
+{
+	return record(r, LK_FAKE_ACCEPT, fd, ud, NULL, 0);
+}
+
+int lk_ring_recv_pbuf(struct lk_ring *r, int fd, uint16_t bgid, uint64_t ud)
+{
+	return record(r, LK_FAKE_RECV_PBUF, fd, ud, NULL, 0);
+}
+
+int lk_ring_recv(struct lk_ring *r, int fd, void *buf, unsigned len, uint64_t ud)
+{
+	return record(r, LK_FAKE_RECV, fd, ud, buf, len);
+}
+
+int lk_ring_read(struct lk_ring *r, int fd, void *buf, unsigned len, uint64_t ud)
+{
+	return record(r, LK_FAKE_READ, fd, ud, buf, len);
+}
+
+int lk_ring_send(struct lk_ring *r, int fd, const void *buf, unsigned len, uint64_t ud)
+{
+	return record(r, LK_FAKE_SEND, fd, ud, buf, len);
+}
+
+int lk_ring_connect(struct lk_ring *r, int fd, const struct sockaddr *sa, socklen_t len, uint64_t ud)
+{
+	return record(r, LK_FAKE_CONNECT, fd, ud, sa, len);
+}
+
+int lk_ring_shutdown(struct lk_ring *r, int fd, int how, uint64_t ud)
+{
+	return record(r, LK_FAKE_SHUTDOWN, fd, ud, NULL, (unsigned)how);
+}
+
+int lk_ring_cancel_fd(struct lk_ring *r, int fd, uint64_t ud)
+{
+	return record(r, LK_FAKE_CANCEL_FD, fd, ud, NULL, 0);
+}
+
+int lk_ring_submit_and_wait(struct lk_ring *r, int timeout_ms)
+{
+	return r->f.n_cqes > 0 ? 0 : -ETIME;
+}
+
+unsigned lk_ring_reap(struct lk_ring *r, struct lk_cqe *out, unsigned max)
+{
+	struct lk_fake_ring *f = &r->f;
+	unsigned n = LK_MIN(max, f->n_cqes);
+
+	memcpy(out, f->cqes, n * sizeof(*out));
+	memmove(f->cqes, f->cqes + n, (f->n_cqes - n) * sizeof(*out));
+	f->n_cqes -= n;
+	return n;
+}
+
+uint64_t lk_ring_overflows(const struct lk_ring *r)
+{
+	return 0;
+}
+
+int lk_ring_pbuf_setup(struct lk_ring *r, uint16_t bgid, unsigned nbufs, unsigned buf_size)
+{
+	struct lk_fake_ring *f = &r->f;
+
+	f->pbuf_mem = calloc(nbufs, buf_size);
+	if (f->pbuf_mem == NULL)
+		return -ENOMEM;
+	f->pbuf_size = buf_size;
+	f->pbuf_count = nbufs;
+	f->pbuf_free = nbufs;
+	return 0;
+}
+
+void *lk_ring_pbuf_addr(struct lk_ring *r, uint16_t bgid, uint16_t bid)
+{
+	LK_ASSERT(bid < r->f.pbuf_count);
+	return r->f.pbuf_mem + (size_t)bid * r->f.pbuf_size;
+}
+
+void lk_ring_pbuf_recycle(struct lk_ring *r, uint16_t bgid, uint16_t bid)
+{
+	LK_ASSERT(r->f.pbuf_free < r->f.pbuf_count);
+	r->f.pbuf_free++;
+}
+
+uint32_t lk_fake_ring_take_pbuf(struct lk_ring *r, const void *data, unsigned len)
+{
+	struct lk_fake_ring *f = &r->f;
+	/* Buffers are handed out in a simple rotation; tests check the count. */
+	static unsigned next;
+	unsigned bid = next++ % f->pbuf_count;
+
+	LK_ASSERT(f->pbuf_free > 0 && len <= f->pbuf_size);
+	f->pbuf_free--;
+	memcpy(f->pbuf_mem + (size_t)bid * f->pbuf_size, data, len);
+	return LK_CQE_F_BUFFER | (bid << LK_CQE_BUFFER_SHIFT);
+}
+
+void lk_fake_ring_cqe(struct lk_ring *r, uint64_t ud, int res, uint32_t flags)
+{
+	struct lk_fake_ring *f = &r->f;
+
+	LK_ASSERT(f->n_cqes < LK_FAKE_MAX);
+	f->cqes[f->n_cqes++] = (struct lk_cqe){ .user_data = ud, .res = res, .flags = flags };
+}
+
+struct lk_fake_sqe *lk_fake_ring_find(struct lk_ring *r, enum lk_fake_op op, int fd)
+{
+	for (unsigned i = r->f.n_sqes; i-- > 0;)
+		if (r->f.sqes[i].op == op && r->f.sqes[i].fd == fd)
+			return &r->f.sqes[i];
+	return NULL;
+}
+
+void lk_fake_ring_fail_after(struct lk_ring *r, long n)
+{
+	r->f.fail_after = n;
+}
