@@ -1,0 +1,263 @@
+/* proxy/server.c - listeners and workers of standard mode (see server.h). */
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/dbg.h"
+#include "core/err.h"
+#include "core/timer.h"
+#include "core/tls.h"
+#include "core/worker.h"
+#include "proxy/server.h"
+#include "proxy/session_int.h"
+
+#define LK_LISTEN_BACKLOG 4096
+#define LK_CTX_PER_WORKER_MAX 4096
+
+/* parse_bind turns BIND_ADDRESS (IPv4/IPv6 literal, brackets allowed, or
+ * "localhost") and port into a socket address. */
+static int parse_bind(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char buf[INET6_ADDRSTRLEN + 2];
+	size_t n = strlen(addr);
+
+	memset(ss, 0, sizeof(*ss));
+	if (strcasecmp(addr, "localhost") == 0)
+		addr = "127.0.0.1";
+	if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']' && n - 2 < sizeof(buf)) {
+		memcpy(buf, addr + 1, n - 2);
+		buf[n - 2] = '\0';
+		addr = buf;
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		*len = sizeof(*s4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		*len = sizeof(*s6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int listen_one(const struct sockaddr_storage *ss, socklen_t len, int *out_fd)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1;
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	/* One listener per worker on the same port: the kernel spreads new
+	 * connections across them (SO_REUSEPORT), no accept lock. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    bind(fd, (const struct sockaddr *)ss, len) < 0 || listen(fd, LK_LISTEN_BACKLOG) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	*out_fd = fd;
+	return 0;
+}
+
+static int bind_listeners(struct lk_server *s, char *err, size_t err_len)
+{
+	const struct lk_config *cfg = s->cfg;
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (parse_bind(cfg->bind_address, cfg->port, &ss, &len) < 0) {
+		snprintf(err, err_len, "BIND_ADDRESS: %s is not an IP address", cfg->bind_address);
+		return -EINVAL;
+	}
+	s->listen_fds = calloc(s->n_workers, sizeof(int));
+	if (s->listen_fds == NULL)
+		return -ENOMEM;
+	for (unsigned i = 0; i < s->n_workers; i++)
+		s->listen_fds[i] = -1;
+	for (unsigned i = 0; i < s->n_workers; i++) {
+		int rc = listen_one(&ss, len, &s->listen_fds[i]);
+
+		if (rc < 0) {
+			snprintf(err, err_len, "PORT: cannot listen on %s:%u: %s", cfg->bind_address,
+				 (unsigned)(i == 0 ? cfg->port : s->port), strerror(-rc));
+			return rc;
+		}
+		if (i == 0) {
+			/* PORT=0: the first bind picks the port, the others join it. */
+			if (getsockname(s->listen_fds[0], (struct sockaddr *)&ss, &len) < 0)
+				return -errno;
+			s->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+								: ((struct sockaddr_in6 *)&ss)->sin6_port);
+		}
+	}
+	return 0;
+}
+
+static int init_workers(struct lk_server *s, char *err, size_t err_len)
+{
+	const struct lk_config *cfg = s->cfg;
+	uint32_t per = (cfg->max_connections + s->n_workers - 1) / s->n_workers;
+	struct lk_sworker *sws = calloc(s->n_workers, sizeof(*sws));
+
+	if (sws == NULL)
+		return -ENOMEM;
+	s->sworkers = sws;
+	const uint64_t durations[LK_TQ__COUNT] = {
+		[LK_TQ_HANDSHAKE] = (uint64_t)cfg->tls_handshake_timeout_s * 1000,
+		[LK_TQ_HEADER] = (uint64_t)cfg->header_timeout_s * 1000,
+		[LK_TQ_IDLE] = (uint64_t)cfg->idle_timeout_s * 1000,
+		[LK_TQ_REQUEST] = (uint64_t)cfg->request_timeout_s * 1000,
+	};
+	for (unsigned i = 0; i < s->n_workers; i++) {
+		struct lk_sworker *sw = &sws[i];
+		int rc = lk_worker_init(&sw->w, i, per, s->listen_fds[i], &lk_session_ops, sw);
+
+		if (rc == 0)
+			rc = lk_pool_init(&sw->ctx_pool, "request", sizeof(struct lk_sess_ctx),
+					  LK_MIN(per, (uint32_t)LK_CTX_PER_WORKER_MAX));
+		if (rc < 0) {
+			snprintf(err, err_len, "MAX_CONNECTIONS: cannot reserve %u connections: %s", per,
+				 strerror(-rc));
+			return rc;
+		}
+		/* The worker owns (and closes) its listener from now on. */
+		s->listen_fds[i] = -1;
+		sw->srv = s;
+		sw->w.shutdown_timeout_ms = (uint64_t)cfg->shutdown_timeout_s * 1000;
+		for (unsigned q = 0; q < LK_TQ__COUNT; q++)
+			sw->tq[q] = durations[q] != 0 ? lk_worker_timerq(&sw->w, durations[q]) : LK_TQ_NONE;
+	}
+	return 0;
+}
+
+int lk_server_init(struct lk_server *s, const struct lk_config *cfg, char *err, size_t err_len)
+{
+	int rc;
+
+	*s = (struct lk_server){ .cfg = cfg, .n_workers = cfg->workers, .started_ms = lk_time_ms() };
+	size_t plen = strlen(cfg->docker_socket);
+	if (plen >= sizeof(s->docker_sa.sun_path)) {
+		snprintf(err, err_len, "DOCKER_SOCKET: path is longer than %zu bytes",
+			 sizeof(s->docker_sa.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	s->docker_sa.sun_family = AF_UNIX;
+	memcpy(s->docker_sa.sun_path, cfg->docker_socket, plen + 1);
+	s->docker_sa_len = (uint32_t)(offsetof(struct sockaddr_un, sun_path) + plen + 1);
+	if (cfg->tls_cert != NULL) {
+		s->tls = lk_tls_ctx_new_server(cfg->tls_cert, cfg->tls_key, err, err_len);
+		if (s->tls == NULL)
+			return -EINVAL;
+	}
+	rc = bind_listeners(s, err, err_len);
+	if (rc == 0)
+		rc = init_workers(s, err, err_len);
+	return rc;
+}
+
+int lk_server_start(struct lk_server *s, char *err, size_t err_len)
+{
+	struct lk_sworker *sws = s->sworkers;
+	sem_t ready;
+	unsigned spawned = 0;
+	int rc = 0;
+
+	sem_init(&ready, 0, 0);
+	for (; spawned < s->n_workers; spawned++) {
+		rc = lk_worker_spawn(&sws[spawned].w, &ready);
+		if (rc < 0) {
+			snprintf(err, err_len, "WORKERS: cannot start worker %u: %s", spawned, strerror(-rc));
+			break;
+		}
+	}
+	for (unsigned i = 0; i < spawned; i++)
+		sem_wait(&ready);
+	for (unsigned i = 0; i < spawned && rc == 0; i++) {
+		if (sws[i].w.init_rc < 0) {
+			rc = sws[i].w.init_rc;
+			snprintf(err, err_len, "worker %u: %s", i, sws[i].w.init_err);
+		}
+	}
+	sem_destroy(&ready);
+	if (rc < 0) {
+		/* Workers whose ring came up are told to stop; the caller joins. */
+		for (unsigned i = 0; i < spawned; i++)
+			if (sws[i].w.init_rc == 0)
+				lk_worker_request_stop(&sws[i].w);
+		for (unsigned i = spawned; i < s->n_workers; i++)
+			sws[i].w.init_rc = -ECANCELED;
+	}
+	return rc;
+}
+
+void lk_server_stop(struct lk_server *s)
+{
+	struct lk_sworker *sws = s->sworkers;
+
+	for (unsigned i = 0; i < s->n_workers; i++)
+		if (sws[i].w.thread != 0 && sws[i].w.init_rc == 0)
+			lk_worker_request_stop(&sws[i].w);
+}
+
+void lk_server_join(struct lk_server *s)
+{
+	struct lk_sworker *sws = s->sworkers;
+
+	for (unsigned i = 0; sws != NULL && i < s->n_workers; i++) {
+		if (sws[i].w.thread != 0) {
+			pthread_join(sws[i].w.thread, NULL);
+			sws[i].w.thread = 0;
+		}
+	}
+}
+
+void lk_server_done(struct lk_server *s)
+{
+	struct lk_sworker *sws = s->sworkers;
+
+	for (unsigned i = 0; sws != NULL && i < s->n_workers; i++) {
+		/* A worker that never ran still owns its listener. */
+		if (sws[i].w.listen_fd >= 0)
+			close(sws[i].w.listen_fd);
+		lk_pool_done(&sws[i].ctx_pool);
+		lk_worker_done(&sws[i].w);
+	}
+	free(sws);
+	for (unsigned i = 0; s->listen_fds != NULL && i < s->n_workers; i++)
+		if (s->listen_fds[i] >= 0)
+			close(s->listen_fds[i]);
+	free(s->listen_fds);
+	lk_tls_ctx_free(s->tls);
+	*s = (struct lk_server){ 0 };
+}
+
+void lk_server_stats_sum(const struct lk_server *s, struct lk_server_stats *out)
+{
+	const struct lk_sworker *sws = s->sworkers;
+
+	*out = (struct lk_server_stats){ 0 };
+	for (unsigned i = 0; sws != NULL && i < s->n_workers; i++) {
+		out->requests += sws[i].stats.requests;
+		out->bad_requests += sws[i].stats.bad_requests;
+		out->header_timeouts += sws[i].stats.header_timeouts;
+		out->handshake_timeouts += sws[i].stats.handshake_timeouts;
+		out->tls_errors += sws[i].stats.tls_errors;
+		out->ctx_exhausted += sws[i].stats.ctx_exhausted;
+	}
+}

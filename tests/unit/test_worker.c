@@ -1,0 +1,366 @@
+/* tests/unit/test_worker.c - the worker loop and the session state machine,
+ * driven through the fake ring: completions are injected with chosen
+ * results, and the queued operations are inspected. */
+#include <sys/socket.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/config.h"
+#include "core/worker.h"
+#include "proxy/session.h"
+#include "proxy/session_int.h"
+#include "tests/helpers/fake_ring.h"
+
+struct fixture {
+	struct lk_config cfg;
+	struct lk_server srv;
+	struct lk_sworker sw;
+	struct lk_fake_ring *f;
+	int listen_fd;
+	int peer[8]; /* our ends of the client socketpairs */
+	unsigned n_peer;
+};
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+
+	fx->cfg.request_timeout_s = 30;
+	fx->cfg.docker_socket = (char *)"/nonexistent/docker.sock";
+	fx->srv.cfg = &fx->cfg;
+	fx->srv.docker_sa.sun_family = AF_UNIX;
+	strcpy(fx->srv.docker_sa.sun_path, "/nonexistent/docker.sock"); /* test code: poison not included */
+	fx->srv.docker_sa_len = sizeof(fx->srv.docker_sa);
+	fx->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(lk_worker_init(&fx->sw.w, 0, 16, fx->listen_fd, &lk_session_ops, &fx->sw), 0);
+	assert_int_equal(lk_pool_init(&fx->sw.ctx_pool, "request", sizeof(struct lk_sess_ctx), 4), 0);
+	fx->sw.srv = &fx->srv;
+	fx->sw.w.pbuf_count = 8;
+	fx->sw.tq[LK_TQ_HANDSHAKE] = lk_worker_timerq(&fx->sw.w, 1000);
+	fx->sw.tq[LK_TQ_HEADER] = lk_worker_timerq(&fx->sw.w, 2000);
+	fx->sw.tq[LK_TQ_IDLE] = lk_worker_timerq(&fx->sw.w, 5000);
+	fx->sw.tq[LK_TQ_REQUEST] = lk_worker_timerq(&fx->sw.w, 3000);
+	assert_int_equal(lk_worker_setup(&fx->sw.w), 0);
+	fx->f = lk_fake_ring_of(fx->sw.w.ring);
+	assert_non_null(lk_fake_ring_find(fx->sw.w.ring, LK_FAKE_ACCEPT, fx->listen_fd));
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	struct lk_worker *w = &fx->sw.w;
+
+	/* Close whatever is left and let the loop reap it: pools must empty. */
+	for (uint32_t i = 0; i < w->n_conns; i++)
+		if ((w->conns[i].flags & LK_CONN_F_LIVE) && !lk_conn_is_closing(&w->conns[i]))
+			lk_conn_close(&w->conns[i]);
+	for (unsigned i = 0; i < fx->f->n_sqes; i++) {
+		struct lk_fake_sqe *s = &fx->f->sqes[i];
+		if (s->op == LK_FAKE_CANCEL_FD) {
+			/* complete every op still pending on that fd, then the cancel */
+			for (unsigned j = 0; j < fx->f->n_sqes; j++)
+				if (fx->f->sqes[j].fd == s->fd && fx->f->sqes[j].op != LK_FAKE_CANCEL_FD &&
+				    fx->f->sqes[j].ud != 0)
+					lk_fake_ring_cqe(w->ring, fx->f->sqes[j].ud, -ECANCELED, 0);
+			lk_fake_ring_cqe(w->ring, s->ud, 0, 0);
+		}
+	}
+	lk_worker_turn(w, 0);
+	assert_int_equal(w->live, 0);
+	assert_int_equal(fx->sw.ctx_pool.in_use, 0);
+	assert_int_equal(fx->f->pbuf_free, fx->f->pbuf_count);
+	lk_pool_done(&fx->sw.ctx_pool);
+	lk_ring_free(w->ring);
+	w->ring = NULL;
+	lk_worker_done(w);
+	if (w->listen_fd >= 0)
+		close(fx->listen_fd);
+	for (unsigned i = 0; i < fx->n_peer; i++)
+		close(fx->peer[i]);
+	free(fx);
+	return 0;
+}
+
+/* closed tells whether c was closed: still draining, or already reaped. */
+static bool closed(const struct lk_conn *c)
+{
+	return !(c->flags & LK_CONN_F_LIVE) || lk_conn_is_closing(c);
+}
+
+/* accept_client injects an accepted socket and returns the conn. */
+static struct lk_conn *accept_client(struct fixture *fx)
+{
+	int sv[2];
+	struct lk_fake_sqe *acc = lk_fake_ring_find(fx->sw.w.ring, LK_FAKE_ACCEPT, fx->listen_fd);
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	fx->peer[fx->n_peer++] = sv[1];
+	lk_fake_ring_cqe(fx->sw.w.ring, acc->ud, sv[0], LK_CQE_F_MORE);
+	lk_worker_turn(&fx->sw.w, 0);
+	for (uint32_t i = 0; i < fx->sw.w.n_conns; i++)
+		if ((fx->sw.w.conns[i].flags & LK_CONN_F_LIVE) && fx->sw.w.conns[i].fd == sv[0])
+			return &fx->sw.w.conns[i];
+	fail_msg("accepted conn not found");
+	return NULL;
+}
+
+/* feed delivers bytes to c's pending provided-buffer receive. */
+static void feed(struct fixture *fx, struct lk_conn *c, const char *data)
+{
+	struct lk_fake_sqe *rv = lk_fake_ring_find(fx->sw.w.ring, LK_FAKE_RECV_PBUF, c->fd);
+
+	assert_non_null(rv);
+	uint64_t ud = rv->ud;
+	rv->ud = 0; /* consumed */
+	uint32_t fl = lk_fake_ring_take_pbuf(fx->sw.w.ring, data, (unsigned)strlen(data));
+	lk_fake_ring_cqe(fx->sw.w.ring, ud, (int)strlen(data), fl);
+	lk_worker_turn(&fx->sw.w, 0);
+}
+
+/* complete_send finishes the last send queued on fd and returns its bytes. */
+static const char *complete_send(struct fixture *fx, int fd, unsigned *len)
+{
+	struct lk_fake_sqe *s = lk_fake_ring_find(fx->sw.w.ring, LK_FAKE_SEND, fd);
+
+	assert_non_null(s);
+	assert_int_not_equal(s->ud, 0);
+	uint64_t ud = s->ud;
+	s->ud = 0;
+	*len = s->len;
+	lk_fake_ring_cqe(fx->sw.w.ring, ud, (int)s->len, 0);
+	lk_worker_turn(&fx->sw.w, 0);
+	return s->buf;
+}
+
+static void test_health_keepalive(void **state)
+{
+	struct fixture *fx = *state;
+	struct lk_conn *c = accept_client(fx);
+	unsigned len;
+
+	assert_int_equal(c->state, LK_CS_READ_HEAD);
+	feed(fx, c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(c->state, LK_CS_RESP);
+	const char *out = complete_send(fx, c->fd, &len);
+	assert_true(len > 20);
+	assert_memory_equal(out, "HTTP/1.1 200 OK\r\n", 17);
+	assert_non_null(memmem(out, len, "{\"status\":\"ok\"}\n", 16));
+	/* Keep-alive: back to reading, holding no request context. */
+	assert_int_equal(c->state, LK_CS_READ_HEAD);
+	assert_null(c->ctx);
+	assert_int_equal(fx->sw.ctx_pool.in_use, 0);
+	assert_true(c->flags & LK_SF_IDLE);
+	/* A second request on the same connection, split in two reads. */
+	feed(fx, c, "GET /nope HTTP/1.1\r\n");
+	assert_int_equal(c->state, LK_CS_READ_HEAD);
+	feed(fx, c, "Host: x\r\n\r\n");
+	out = complete_send(fx, c->fd, &len);
+	assert_memory_equal(out, "HTTP/1.1 404 ", 13);
+}
+
+static void test_bad_request_closes(void **state)
+{
+	struct fixture *fx = *state;
+	struct lk_conn *c = accept_client(fx);
+	unsigned len;
+
+	feed(fx, c, "GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n");
+	const char *out = complete_send(fx, c->fd, &len);
+	assert_memory_equal(out, "HTTP/1.1 400 ", 13);
+	assert_non_null(memmem(out, len, "Connection: close", 17));
+	assert_true(closed(c));
+}
+
+static void test_stale_generation_dropped(void **state)
+{
+	struct fixture *fx = *state;
+	struct lk_conn *c = accept_client(fx);
+	struct lk_fake_sqe *rv = lk_fake_ring_find(fx->sw.w.ring, LK_FAKE_RECV_PBUF, c->fd);
+	uint64_t ud = rv->ud;
+	uint32_t gen = c->_gen;
+
+	/* Forge a completion for the previous generation of the slot: it must
+	 * be dropped and its buffer given back. */
+	uint64_t stale = (ud & ~((uint64_t)LK_UD_GEN_MASK << 32)) |
+			 ((uint64_t)((gen - 1) & LK_UD_GEN_MASK) << 32);
+	uint32_t fl = lk_fake_ring_take_pbuf(fx->sw.w.ring, "GET", 3);
+	lk_fake_ring_cqe(fx->sw.w.ring, stale, 3, fl);
+	lk_worker_turn(&fx->sw.w, 0);
+	assert_int_equal(fx->sw.w.stats.stale_cqes, 1);
+	assert_int_equal(fx->f->pbuf_free, fx->f->pbuf_count);
+	assert_int_equal(c->state, LK_CS_READ_HEAD);
+	assert_null(c->ctx);
+}
+
+static void test_close_waits_for_inflight(void **state)
+{
+	struct fixture *fx = *state;
+	struct lk_worker *w = &fx->sw.w;
+	struct lk_conn *c = accept_client(fx);
+	int fd = c->fd;
+	uint32_t gen = c->_gen;
+	uint64_t recv_ud = lk_fake_ring_find(w->ring, LK_FAKE_RECV_PBUF, fd)->ud;
+
+	lk_conn_close(c);
+	struct lk_fake_sqe *cancel = lk_fake_ring_find(w->ring, LK_FAKE_CANCEL_FD, fd);
+	assert_non_null(cancel);
+	uint64_t cancel_ud = cancel->ud;
+	lk_worker_turn(w, 0);
+	/* The recv and the cancel are still in flight: slot and fd stay. */
+	assert_true(c->flags & LK_CONN_F_LIVE);
+	assert_int_not_equal(fcntl(fd, F_GETFD), -1);
+	lk_fake_ring_cqe(w->ring, recv_ud, -ECANCELED, 0);
+	lk_worker_turn(w, 0);
+	assert_true(c->flags & LK_CONN_F_LIVE);
+	lk_fake_ring_cqe(w->ring, cancel_ud, 0, 0);
+	lk_worker_turn(w, 0);
+	assert_false(c->flags & LK_CONN_F_LIVE);
+	assert_int_equal(c->_gen, (gen + 1) & LK_UD_GEN_MASK);
+	assert_int_equal(w->live, 0);
+	/* Completions for the dead generation are stale. */
+	lk_fake_ring_cqe(w->ring, recv_ud, 0, 0);
+	lk_worker_turn(w, 0);
+	assert_int_equal(w->stats.stale_cqes, 1);
+}
+
+static void test_header_timeout(void **state)
+{
+	struct fixture *fx = *state;
+	struct lk_worker *w = &fx->sw.w;
+	struct lk_conn *c = accept_client(fx);
+	unsigned len;
+
+	feed(fx, c, "GET /health HT");
+	assert_int_equal(c->state, LK_CS_READ_HEAD);
+	/* Jump the clock past HEADER_TIMEOUT (2 s here) and run the timers. */
+	lk_timerq_run(&w->timerqs[fx->sw.tq[LK_TQ_HEADER]], w->now_ms + 2001, 16);
+	const char *out = complete_send(fx, c->fd, &len);
+	assert_memory_equal(out, "HTTP/1.1 408 ", 13);
+	assert_true(closed(c));
+}
+
+static void test_idle_timeout_closes_silently(void **state)
+{
+	struct fixture *fx = *state;
+	struct lk_worker *w = &fx->sw.w;
+	struct lk_conn *c = accept_client(fx);
+	unsigned len;
+
+	feed(fx, c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+	complete_send(fx, c->fd, &len);
+	unsigned sends = fx->f->n_sqes;
+	lk_timerq_run(&w->timerqs[fx->sw.tq[LK_TQ_IDLE]], w->now_ms + 5001, 16);
+	assert_true(closed(c));
+	for (unsigned i = sends; i < fx->f->n_sqes; i++)
+		assert_int_not_equal(fx->f->sqes[i].op, LK_FAKE_SEND);
+}
+
+static void test_docker_health_ping(void **state)
+{
+	struct fixture *fx = *state;
+	struct lk_worker *w = &fx->sw.w;
+	struct lk_conn *c = accept_client(fx);
+	unsigned len;
+
+	feed(fx, c, "GET /_lookout/health HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(c->state, LK_CS_UPSTREAM);
+	int up = c->up_fd;
+	struct lk_fake_sqe *con = lk_fake_ring_find(w->ring, LK_FAKE_CONNECT, up);
+	assert_non_null(con);
+	lk_fake_ring_cqe(w->ring, con->ud, 0, 0);
+	lk_worker_turn(w, 0);
+	const char *ping = complete_send(fx, up, &len);
+	assert_memory_equal(ping, "GET /_ping HTTP/1.1\r\n", 21);
+	struct lk_fake_sqe *rv = lk_fake_ring_find(w->ring, LK_FAKE_RECV, up);
+	assert_non_null(rv);
+	static const char pong[] = "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 2\r\n\r\nOK";
+	memcpy((void *)rv->buf, pong, sizeof(pong) - 1);
+	lk_fake_ring_cqe(w->ring, rv->ud, sizeof(pong) - 1, 0);
+	lk_worker_turn(w, 0);
+	assert_int_equal(c->up_fd, -1);
+	const char *out = complete_send(fx, c->fd, &len);
+	assert_memory_equal(out, "HTTP/1.1 200 OK\r\n", 17);
+	assert_non_null(memmem(out, len, "\"status\":\"healthy\"", 18));
+}
+
+static void test_docker_down_is_503(void **state)
+{
+	struct fixture *fx = *state;
+	struct lk_worker *w = &fx->sw.w;
+	struct lk_conn *c = accept_client(fx);
+	unsigned len;
+
+	feed(fx, c, "HEAD /_portwing/health HTTP/1.1\r\nHost: x\r\n\r\n");
+	struct lk_fake_sqe *con = lk_fake_ring_find(w->ring, LK_FAKE_CONNECT, c->up_fd);
+	lk_fake_ring_cqe(w->ring, con->ud, -ENOENT, 0);
+	lk_worker_turn(w, 0);
+	const char *out = complete_send(fx, c->fd, &len);
+	assert_memory_equal(out, "HTTP/1.1 503 ", 13);
+	/* HEAD: headers only, but the Content-Length of the GET body. */
+	assert_null(memmem(out, len, "unhealthy", 9));
+	assert_non_null(memmem(out, len, "Content-Length: 47", 18));
+}
+
+static void test_sq_full_closes_conn(void **state)
+{
+	struct fixture *fx = *state;
+	struct lk_worker *w = &fx->sw.w;
+	struct lk_conn *c = accept_client(fx);
+
+	/* The next queued op (the receive re-armed after a partial head)
+	 * fails: the connection closes instead of hanging. */
+	lk_fake_ring_fail_after(w->ring, 0);
+	feed(fx, c, "GET /");
+	lk_fake_ring_fail_after(w->ring, -1);
+	assert_true(closed(c));
+}
+
+static void test_stop_closes_idle(void **state)
+{
+	struct fixture *fx = *state;
+	struct lk_worker *w = &fx->sw.w;
+	struct lk_conn *idle = accept_client(fx);
+	struct lk_conn *busy = accept_client(fx);
+
+	feed(fx, busy, "GET /_lookout/health HTTP/1.1\r\nHost: x\r\n\r\n");
+	lk_worker_request_stop(w);
+	struct lk_fake_sqe *wake = NULL;
+	for (unsigned i = 0; i < fx->f->n_sqes; i++)
+		if (fx->f->sqes[i].op == LK_FAKE_READ)
+			wake = &fx->f->sqes[i];
+	assert_non_null(wake);
+	lk_fake_ring_cqe(w->ring, wake->ud, 8, 0);
+	lk_worker_turn(w, 0);
+	assert_true(w->stopping);
+	assert_true(lk_conn_is_closing(idle));
+	assert_false(lk_conn_is_closing(busy));
+	assert_true(busy->flags & LK_SF_CLOSE_AFTER);
+	assert_non_null(lk_fake_ring_find(w->ring, LK_FAKE_CANCEL_FD, fx->listen_fd));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_health_keepalive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_request_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_generation_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_waits_for_inflight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_header_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_timeout_closes_silently, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_docker_health_ping, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_docker_down_is_503, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sq_full_closes_conn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_closes_idle, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
