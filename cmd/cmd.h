@@ -1,0 +1,20 @@
+/* cmd/cmd.h - sub-command entry points. Each takes the arguments after the
+ * sub-command word (argv[0] is the sub-command itself) and returns the
+ * process exit status. */
+#ifndef LK_CMD_CMD_H
+#define LK_CMD_CMD_H
+
+/* lk_cmd_serve runs the agent until SIGTERM/SIGINT (cmd/serve.c). */
+int lk_cmd_serve(int argc, char **argv);
+/* lk_cmd_hash_token reads a token from stdin and prints its Argon2id PHC
+ * string (cmd/hash_token.c). */
+int lk_cmd_hash_token(int argc, char **argv);
+/* lk_cmd_keygen generates an Ed25519 key pair or re-derives the public line
+ * (cmd/keygen.c). */
+int lk_cmd_keygen(int argc, char **argv);
+/* lk_cmd_version prints version, commit and library versions (cmd/main.c). */
+int lk_cmd_version(int argc, char **argv);
+/* lk_cmd_healthcheck probes the local health endpoint (cmd/healthcheck.c). */
+int lk_cmd_healthcheck(int argc, char **argv);
+
+#endif /* LK_CMD_CMD_H */
