@@ -4,6 +4,7 @@
 #define LK_CORE_FWD_H
 
 struct lk_obuf;
+struct lk_pool;
 struct lk_config;
 struct lk_conn;
 struct lk_cqe;

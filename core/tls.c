@@ -44,6 +44,7 @@
 
 #include "core/dbg.h"
 #include "core/err.h"
+#include "core/pool.h"
 #include "core/tls.h"
 
 /* Room above LK_TLS_OUT_MAX for records BoringSSL writes on its own (alerts,
@@ -66,6 +67,7 @@
 LK_STATIC_ASSERT(LK_TLS_IN_MAX >= 5 + RECORD_PLAIN_MAX + 256,
 		 "the input buffer must hold one record of maximum size");
 LK_STATIC_ASSERT(OUT_CAP <= INT_MAX, "bio_write returns sizes as int");
+LK_STATIC_ASSERT(OUT_CAP == LK_TLS_OUT_BUF, "pool objects hold one output queue");
 
 struct lk_tls_ctx {
 	SSL_CTX *ssl_ctx;
@@ -88,7 +90,30 @@ struct lk_tls {
 	bool shut_sent;	     /* close_notify queued */
 	bool oom;	     /* bio_write could not allocate */
 	bool http;	     /* peer spoke plaintext HTTP */
+	struct lk_pool *in_pool;  /* per-worker buffer pools, or NULL: malloc */
+	struct lk_pool *out_pool;
 };
+
+/* buf_get/buf_put take I/O buffers from the worker's pools when the
+ * connection has them (ring threads never malloc per request), else from
+ * the heap (one-shot clients such as healthcheck). */
+static void *buf_get(struct lk_pool *p, size_t size)
+{
+	if (p == NULL)
+		return malloc(size);
+	LK_ASSERT(p->obj_size >= size);
+	return lk_pool_get(p);
+}
+
+static void buf_put(struct lk_pool *p, void *buf)
+{
+	if (buf == NULL)
+		return;
+	if (p == NULL)
+		free(buf);
+	else
+		lk_pool_put(p, buf);
+}
 
 /* The BIO method is process-wide and immutable once built. */
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
@@ -153,7 +178,7 @@ static int bio_write(BIO *bio, const char *data, int len)
 		return -1;
 	}
 	if (t->out == NULL) {
-		t->out = malloc(OUT_CAP);
+		t->out = buf_get(t->out_pool, OUT_CAP);
 		if (t->out == NULL) {
 			t->oom = true;
 			return -1;
@@ -678,10 +703,17 @@ void lk_tls_free(struct lk_tls *t)
 		return;
 	SSL_free(t->ssl); /* frees the BIO; BoringSSL wipes its own state */
 	/* The buffers hold only ciphertext (wire bytes), so they are not wiped. */
-	free(t->in);
-	free(t->out);
+	buf_put(t->in_pool, t->in);
+	buf_put(t->out_pool, t->out);
 	explicit_bzero(t, sizeof(*t));
 	free(t);
+}
+
+void lk_tls_set_pools(struct lk_tls *t, struct lk_pool *in, struct lk_pool *out)
+{
+	LK_ASSERT(t->in == NULL && t->out == NULL);
+	t->in_pool = in;
+	t->out_pool = out;
 }
 
 /* in_release_if_empty frees the input buffer once BoringSSL has read all of
@@ -690,7 +722,7 @@ static void in_release_if_empty(struct lk_tls *t)
 {
 	LK_DASSERT(t->in_off <= t->in_len);
 	if (t->in != NULL && t->in_off == t->in_len) {
-		free(t->in);
+		buf_put(t->in_pool, t->in);
 		t->in = NULL;
 		t->in_off = 0;
 		t->in_len = 0;
@@ -706,7 +738,7 @@ ssize_t lk_tls_feed(struct lk_tls *t, const void *buf, size_t len)
 	if (n == 0)
 		return 0;
 	if (t->in == NULL) {
-		t->in = malloc(LK_TLS_IN_MAX);
+		t->in = buf_get(t->in_pool, LK_TLS_IN_MAX);
 		if (t->in == NULL)
 			return -ENOMEM;
 	}
@@ -891,7 +923,7 @@ void lk_tls_out_consume(struct lk_tls *t, size_t n)
 	LK_ASSERT(n <= t->out_len);
 	t->out_len -= (uint32_t)n;
 	if (t->out_len == 0) {
-		free(t->out);
+		buf_put(t->out_pool, t->out);
 		t->out = NULL;
 		return;
 	}

@@ -72,6 +72,15 @@ void lk_tls_ctx_free(struct lk_tls_ctx *ctx);
 struct lk_tls *lk_tls_new(struct lk_tls_ctx *ctx, const char *sni_host);
 /* lk_tls_free frees t and everything it holds, wiping its state. NULL ok. */
 void lk_tls_free(struct lk_tls *t);
+/* LK_TLS_OUT_BUF is the size of one output buffer (LK_TLS_OUT_MAX plus room
+ * for records BoringSSL writes on its own). */
+#define LK_TLS_OUT_BUF (LK_TLS_OUT_MAX + 4096u)
+/* lk_tls_set_pools makes t take its input (LK_TLS_IN_MAX bytes) and output
+ * (LK_TLS_OUT_BUF bytes) buffers from per-worker pools instead of malloc, so
+ * a ring thread never allocates per request. Both pools belong to the
+ * thread that uses t; call right after lk_tls_new. An empty pool is an
+ * operating error for that connection (-ENOMEM). */
+void lk_tls_set_pools(struct lk_tls *t, struct lk_pool *in, struct lk_pool *out);
 
 /* lk_tls_feed hands ciphertext received from the peer to t. Borrows buf only
  * for the call: the bytes are copied into t's input buffer. Returns the bytes

@@ -128,9 +128,13 @@ static int init_workers(struct lk_server *s, char *err, size_t err_len)
 		struct lk_sworker *sw = &sws[i];
 		int rc = lk_worker_init(&sw->w, i, per, s->listen_fds[i], &lk_session_ops, sw);
 
+		uint32_t n_ctx = LK_MIN(per, (uint32_t)LK_CTX_PER_WORKER_MAX);
 		if (rc == 0)
-			rc = lk_pool_init(&sw->ctx_pool, "request", sizeof(struct lk_sess_ctx),
-					  LK_MIN(per, (uint32_t)LK_CTX_PER_WORKER_MAX));
+			rc = lk_pool_init(&sw->ctx_pool, "request", sizeof(struct lk_sess_ctx), n_ctx);
+		if (rc == 0 && s->tls != NULL)
+			rc = lk_pool_init(&sw->tls_in_pool, "tls-in", LK_TLS_IN_MAX, n_ctx);
+		if (rc == 0 && s->tls != NULL)
+			rc = lk_pool_init(&sw->tls_out_pool, "tls-out", LK_TLS_OUT_BUF, n_ctx);
 		if (rc < 0) {
 			snprintf(err, err_len, "MAX_CONNECTIONS: cannot reserve %u connections: %s", per,
 				 strerror(-rc));
@@ -236,6 +240,8 @@ void lk_server_done(struct lk_server *s)
 		if (sws[i].w.listen_fd >= 0)
 			close(sws[i].w.listen_fd);
 		lk_pool_done(&sws[i].ctx_pool);
+		lk_pool_done(&sws[i].tls_in_pool);
+		lk_pool_done(&sws[i].tls_out_pool);
 		lk_worker_done(&sws[i].w);
 	}
 	free(sws);

@@ -658,6 +658,7 @@ static void on_accept(struct lk_worker *w, int fd)
 			conn_close(c);
 			return;
 		}
+		lk_tls_set_pools(c->tls, &sw->tls_in_pool, &sw->tls_out_pool);
 		conn_set_state(c, LK_CS_TLS_HANDSHAKE);
 		arm_timer(c, LK_TQ_HANDSHAKE);
 	} else {

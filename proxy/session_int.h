@@ -40,6 +40,8 @@ struct lk_sworker {
 	struct lk_worker w;
 	struct lk_server *srv;
 	struct lk_pool ctx_pool;
+	struct lk_pool tls_in_pool;  /* TLS ciphertext buffers: only while in use */
+	struct lk_pool tls_out_pool;
 	struct lk_server_stats stats;
 	unsigned tq[LK_TQ__COUNT];
 };
