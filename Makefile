@@ -1,6 +1,7 @@
 # Lookout: the two commands are `make run` and `make test` (see README.md).
 # Everything else here is a building block of those two.
 JOBS ?= $(shell nproc)
+MAKEFLAGS += --no-print-directory
 BUILD_ASAN := build/asan
 BUILD_REL  := build/release
 BUILD_FUZZ := build/fuzz
