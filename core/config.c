@@ -275,6 +275,13 @@ static int load_enums(struct lk_config *cfg, const struct ctx *c)
 		cfg->adapter = LK_ADAPTER_GENERIC;
 	else
 		return fail(c, -EINVAL, "ADAPTER: must be drydock or generic");
+	v = env_get(c, "RELAY_MODE");
+	if (v == NULL || strcasecmp(v, "auto") == 0)
+		cfg->relay_copy = false;
+	else if (strcasecmp(v, "copy") == 0)
+		cfg->relay_copy = true;
+	else
+		return fail(c, -EINVAL, "RELAY_MODE: must be auto or copy");
 	return 0;
 }
 

@@ -128,6 +128,9 @@ struct lk_config {
 					   * default 100, 1..100000 */
 	unsigned max_hijacks;             /* MAX_HIJACKS: concurrent hijacked (attach/exec)
 					   * connections, default 100, 1..100000 */
+	bool relay_copy;                  /* RELAY_MODE: auto (default: splice Docker->client
+					   * on plaintext) or copy (never splice; for tests
+					   * and for kernels with splice trouble) */
 };
 
 /* lk_config_load fills *cfg from envp (a NULL-terminated "NAME=VALUE" array,

@@ -5,6 +5,7 @@
  * SINGLE_ISSUER, DEFER_TASKRUN, multishot accept and ring-mapped provided
  * buffers, which lk_ring_probe verifies at start-up. */
 #include <sys/mman.h>
+#include <fcntl.h>
 #include <sys/utsname.h>
 #include <errno.h>
 #include <stdio.h>
@@ -51,7 +52,7 @@ static const struct {
 	{ IORING_OP_SEND, "SEND" },         { IORING_OP_READ, "READ" },
 	{ IORING_OP_CONNECT, "CONNECT" },   { IORING_OP_SHUTDOWN, "SHUTDOWN" },
 	{ IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL" }, { IORING_OP_SPLICE, "SPLICE" },
-	{ IORING_OP_MSG_RING, "MSG_RING" },
+	{ IORING_OP_MSG_RING, "MSG_RING" }, { IORING_OP_POLL_ADD, "POLL_ADD" },
 };
 
 static void kernel_release(char *buf, size_t len)
@@ -223,6 +224,23 @@ int lk_ring_connect(struct lk_ring *r, int fd, const struct sockaddr *sa, sockle
 int lk_ring_shutdown(struct lk_ring *r, int fd, int how, uint64_t ud)
 {
 	return PREP(r, ud, io_uring_prep_shutdown(sqe_, fd, how));
+}
+
+int lk_ring_poll(struct lk_ring *r, int fd, unsigned mask, uint64_t ud)
+{
+	return PREP(r, ud, io_uring_prep_poll_add(sqe_, fd, mask));
+}
+
+int lk_ring_splice(struct lk_ring *r, int fd_in, int fd_out, unsigned len, uint64_t ud)
+{
+	/* SPLICE_F_NONBLOCK: a full pipe or an empty one must not park the
+	 * request in a kernel worker; we only splice after POLLIN anyway. */
+	return PREP(r, ud, io_uring_prep_splice(sqe_, fd_in, -1, fd_out, -1, len, SPLICE_F_NONBLOCK));
+}
+
+int lk_ring_cancel_ud(struct lk_ring *r, uint64_t target, uint64_t ud)
+{
+	return PREP(r, ud, io_uring_prep_cancel64(sqe_, target, 0));
 }
 
 int lk_ring_cancel_fd(struct lk_ring *r, int fd, uint64_t ud)

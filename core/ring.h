@@ -65,6 +65,15 @@ int lk_ring_send(struct lk_ring *r, int fd, const void *buf, unsigned len, uint6
 int lk_ring_connect(struct lk_ring *r, int fd, const struct sockaddr *sa, socklen_t len,
 		    uint64_t ud);
 int lk_ring_shutdown(struct lk_ring *r, int fd, int how, uint64_t ud);
+/* lk_ring_poll waits (one shot) for events in mask (POLLIN, POLLRDHUP...) on
+ * fd; the CQE's res is the revents mask. */
+int lk_ring_poll(struct lk_ring *r, int fd, unsigned mask, uint64_t ud);
+/* lk_ring_splice moves up to len bytes from fd_in to fd_out (one of them a
+ * pipe) in the kernel. Only issue it when fd_in is readable: a splice from an
+ * idle socket parks a kernel worker thread. */
+int lk_ring_splice(struct lk_ring *r, int fd_in, int fd_out, unsigned len, uint64_t ud);
+/* lk_ring_cancel_ud cancels the request tagged target. */
+int lk_ring_cancel_ud(struct lk_ring *r, uint64_t target, uint64_t ud);
 /* lk_ring_cancel_fd cancels every pending request on fd. */
 int lk_ring_cancel_fd(struct lk_ring *r, int fd, uint64_t ud);
 

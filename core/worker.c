@@ -193,6 +193,8 @@ struct lk_conn *lk_conn_new(struct lk_worker *w, int fd)
 		.flags = LK_CONN_F_LIVE,
 		.fd = fd,
 		.up_fd = -1,
+		.pipe_r = -1,
+		.pipe_w = -1,
 		.w = w,
 	};
 	w->live++;
@@ -226,8 +228,9 @@ void lk_conn_close(struct lk_conn *c)
 	}
 	/* The fds stay open until the reap phase, so the cancel cannot hit a
 	 * reused descriptor number. Cancels are counted like any other op. */
-	int fds[2] = { c->fd, c->up_fd };
-	for (unsigned i = 0; i < 2; i++) {
+	/* A splice is matched by its output fd: the pipe's write end. */
+	int fds[3] = { c->fd, c->up_fd, c->pipe_w };
+	for (unsigned i = 0; i < 3; i++) {
 		if (fds[i] < 0)
 			continue;
 		if (lk_ring_cancel_fd(w->ring, fds[i], ud_make(LK_OP_CANCEL, c->_idx, c->_gen, 0)) == 0)
@@ -235,6 +238,14 @@ void lk_conn_close(struct lk_conn *c)
 		else
 			w->stats.sq_full++;
 	}
+}
+
+/* conn_aux builds the aux byte of a conn op: side, buffer group and the
+ * protocol's current tag (c->op_tag). */
+static uint8_t conn_aux(const struct lk_conn *c, unsigned side, unsigned bgid)
+{
+	LK_DASSERT(c->op_tag < 8);
+	return (uint8_t)(LK_AUX(side, bgid) | (c->op_tag << 3));
 }
 
 /* conn_queued pairs with the in-flight release in lk_worker_dispatch. */
@@ -261,28 +272,28 @@ static int side_fd(const struct lk_conn *c, unsigned side)
 
 int lk_conn_recv_pbuf(struct lk_conn *c, unsigned side, uint16_t bgid)
 {
-	uint64_t ud = ud_make(LK_OP_RECV, c->_idx, c->_gen, LK_AUX(side, bgid));
+	uint64_t ud = ud_make(LK_OP_RECV, c->_idx, c->_gen, conn_aux(c, side, bgid));
 
 	return conn_queued(c, side, lk_ring_recv_pbuf(c->w->ring, side_fd(c, side), bgid, ud));
 }
 
 int lk_conn_recv(struct lk_conn *c, unsigned side, void *buf, unsigned len)
 {
-	uint64_t ud = ud_make(LK_OP_RECV, c->_idx, c->_gen, LK_AUX(side, 0));
+	uint64_t ud = ud_make(LK_OP_RECV, c->_idx, c->_gen, conn_aux(c, side, 0));
 
 	return conn_queued(c, side, lk_ring_recv(c->w->ring, side_fd(c, side), buf, len, ud));
 }
 
 int lk_conn_send(struct lk_conn *c, unsigned side, const void *buf, unsigned len)
 {
-	uint64_t ud = ud_make(LK_OP_SEND, c->_idx, c->_gen, LK_AUX(side, 0));
+	uint64_t ud = ud_make(LK_OP_SEND, c->_idx, c->_gen, conn_aux(c, side, 0));
 
 	return conn_queued(c, side, lk_ring_send(c->w->ring, side_fd(c, side), buf, len, ud));
 }
 
 int lk_conn_connect(struct lk_conn *c, const struct sockaddr *sa, socklen_t len)
 {
-	uint64_t ud = ud_make(LK_OP_CONNECT, c->_idx, c->_gen, LK_AUX(LK_AUX_UP, 0));
+	uint64_t ud = ud_make(LK_OP_CONNECT, c->_idx, c->_gen, conn_aux(c, LK_AUX_UP, 0));
 
 	return conn_queued(c, LK_AUX_UP,
 			   lk_ring_connect(c->w->ring, side_fd(c, LK_AUX_UP), sa, len, ud));
@@ -290,9 +301,35 @@ int lk_conn_connect(struct lk_conn *c, const struct sockaddr *sa, socklen_t len)
 
 int lk_conn_shutdown(struct lk_conn *c, unsigned side, int how)
 {
-	uint64_t ud = ud_make(LK_OP_SHUTDOWN, c->_idx, c->_gen, LK_AUX(side, 0));
+	uint64_t ud = ud_make(LK_OP_SHUTDOWN, c->_idx, c->_gen, conn_aux(c, side, 0));
 
 	return conn_queued(c, side, lk_ring_shutdown(c->w->ring, side_fd(c, side), how, ud));
+}
+
+int lk_conn_poll(struct lk_conn *c, unsigned side, unsigned mask, unsigned tag)
+{
+	uint64_t ud = ud_make(LK_OP_POLL, c->_idx, c->_gen, LK_AUX_T(side, tag));
+
+	return conn_queued(c, side, lk_ring_poll(c->w->ring, side_fd(c, side), mask, ud));
+}
+
+int lk_conn_splice(struct lk_conn *c, unsigned side, unsigned len)
+{
+	uint64_t ud = ud_make(LK_OP_SPLICE, c->_idx, c->_gen, conn_aux(c, side, 0));
+	int in = side == LK_AUX_UP ? side_fd(c, LK_AUX_UP) : c->pipe_r;
+	int out = side == LK_AUX_UP ? c->pipe_w : side_fd(c, LK_AUX_CLI);
+
+	LK_ASSERT(c->pipe_r >= 0 && c->pipe_w >= 0);
+	return conn_queued(c, side, lk_ring_splice(c->w->ring, in, out, len, ud));
+}
+
+int lk_conn_cancel_op(struct lk_conn *c, enum lk_op op, uint8_t aux)
+{
+	uint64_t target = ud_make(op, c->_idx, c->_gen, aux);
+	uint64_t ud = ud_make(LK_OP_CANCEL, c->_idx, c->_gen, LK_AUX(LK_AUX_SIDE(aux), 0));
+
+	LK_ASSERT(!(c->flags & LK_CONN_F_CLOSING));
+	return conn_queued(c, LK_AUX_SIDE(aux), lk_ring_cancel_ud(c->w->ring, target, ud));
 }
 
 int lk_conn_cancel_up(struct lk_conn *c)
@@ -440,7 +477,11 @@ static void reap_closed(struct lk_worker *w)
 			close(c->fd);
 		if (c->up_fd >= 0)
 			close(c->up_fd);
-		c->fd = c->up_fd = -1;
+		if (c->pipe_r >= 0)
+			close(c->pipe_r);
+		if (c->pipe_w >= 0)
+			close(c->pipe_w);
+		c->fd = c->up_fd = c->pipe_r = c->pipe_w = -1;
 		c->flags = 0;
 		c->_gen = (c->_gen + 1) & LK_UD_GEN_MASK;
 		w->_free[w->_n_free++] = c->_idx;

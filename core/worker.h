@@ -34,6 +34,8 @@ enum lk_op {
 	LK_OP_CONNECT,
 	LK_OP_SHUTDOWN,
 	LK_OP_CANCEL,
+	LK_OP_POLL,
+	LK_OP_SPLICE,
 	LK_OP__COUNT
 };
 
@@ -42,14 +44,17 @@ enum lk_op {
 #define LK_UD_GEN_MASK 0xffffffu
 #define LK_UD_NO_CONN 0xffffffu /* idx of non-connection ops */
 
-/* aux byte: which socket of the connection (bit 0) and, for provided-buffer
- * receives, the buffer group (bits 1-2), so even a stale CQE can give its
- * buffer back. */
+/* aux byte: which socket of the connection (bit 0), for provided-buffer
+ * receives the buffer group (bits 1-2), so even a stale CQE can give its
+ * buffer back, and a protocol tag (bits 3-5) telling apart ops of the same
+ * kind on the same side (e.g. the two legs of a splice). */
 #define LK_AUX_CLI 0u
 #define LK_AUX_UP 1u
 #define LK_AUX_SIDE(aux) ((aux) & 1u)
 #define LK_AUX_BGID(aux) (((aux) >> 1) & 3u)
+#define LK_AUX_TAG(aux) (((aux) >> 3) & 7u)
 #define LK_AUX(side, bgid) ((uint8_t)((side) | ((bgid) << 1)))
+#define LK_AUX_T(side, tag) ((uint8_t)((side) | ((tag) << 3)))
 
 /* Connection flags owned by core. Protocol layers use bits 8 and up. */
 #define LK_CONN_F_CLOSING (1u << 0) /* lk_conn_close ran; waiting for in-flight ops */
@@ -67,11 +72,15 @@ struct lk_conn {
 	uint16_t up_inflight; /* of those, the ones on up_fd */
 	uint32_t flags;
 	uint8_t state;       /* enum lk_conn_state of the protocol layer */
+	uint8_t op_tag;      /* tag (0-7) put in the aux of the ops queued next */
 	int fd;              /* client socket, -1 once closed */
 	int up_fd;           /* upstream socket or -1 */
+	int pipe_r;          /* splice relay pipe, or -1 */
+	int pipe_w;
 	struct lk_worker *w;
 	struct lk_tls *tls;  /* NULL on plaintext listeners */
 	void *ctx;           /* protocol per-request state, or NULL when idle */
+	void *xfer;          /* protocol per-exchange relay state, or NULL */
 	struct lk_timer timer;
 	struct lk_conn *_next_reap;
 };
@@ -178,6 +187,15 @@ int lk_conn_connect(struct lk_conn *c, const struct sockaddr *sa, socklen_t len)
 int lk_conn_shutdown(struct lk_conn *c, unsigned side, int how);
 /* lk_conn_cancel_up cancels every queued operation on c->up_fd. */
 int lk_conn_cancel_up(struct lk_conn *c);
+/* lk_conn_poll waits once for mask on the side's socket; tag goes to aux. */
+int lk_conn_poll(struct lk_conn *c, unsigned side, unsigned mask, unsigned tag);
+/* lk_conn_splice moves up to len bytes: side LK_AUX_UP splices up_fd into
+ * the pipe, LK_AUX_CLI splices the pipe into the client socket. Issue the
+ * first leg only when up_fd is readable. */
+int lk_conn_splice(struct lk_conn *c, unsigned side, unsigned len);
+/* lk_conn_cancel_op cancels c's queued operation (op, aux); its own
+ * completion arrives as LK_OP_CANCEL on the same side. */
+int lk_conn_cancel_op(struct lk_conn *c, enum lk_op op, uint8_t aux);
 
 /* lk_worker_pbuf returns the provided buffer a CQE picked (borrowed until
  * lk_worker_pbuf_put). */

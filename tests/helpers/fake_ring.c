@@ -99,6 +99,29 @@ int lk_ring_shutdown(struct lk_ring *r, int fd, int how, uint64_t ud)
 	return record(r, LK_FAKE_SHUTDOWN, fd, ud, NULL, (unsigned)how);
 }
 
+int lk_ring_poll(struct lk_ring *r, int fd, unsigned mask, uint64_t ud)
+{
+	return record(r, LK_FAKE_POLL, fd, ud, NULL, mask);
+}
+
+int lk_ring_splice(struct lk_ring *r, int fd_in, int fd_out, unsigned len, uint64_t ud)
+{
+	int rc = record(r, LK_FAKE_SPLICE, fd_in, ud, NULL, len);
+
+	if (rc == 0)
+		r->f.sqes[r->f.n_sqes - 1].fd_out = fd_out;
+	return rc;
+}
+
+int lk_ring_cancel_ud(struct lk_ring *r, uint64_t target, uint64_t ud)
+{
+	int rc = record(r, LK_FAKE_CANCEL_UD, -1, ud, NULL, 0);
+
+	if (rc == 0)
+		r->f.sqes[r->f.n_sqes - 1].target = target;
+	return rc;
+}
+
 int lk_ring_cancel_fd(struct lk_ring *r, int fd, uint64_t ud)
 {
 	return record(r, LK_FAKE_CANCEL_FD, fd, ud, NULL, 0);

@@ -18,7 +18,10 @@ enum lk_fake_op {
 	LK_FAKE_SEND,
 	LK_FAKE_CONNECT,
 	LK_FAKE_SHUTDOWN,
-	LK_FAKE_CANCEL_FD
+	LK_FAKE_CANCEL_FD,
+	LK_FAKE_POLL,
+	LK_FAKE_SPLICE,
+	LK_FAKE_CANCEL_UD
 };
 
 struct lk_fake_sqe {
@@ -27,6 +30,8 @@ struct lk_fake_sqe {
 	uint64_t ud;
 	const void *buf;
 	unsigned len;
+	int fd_out;      /* splice */
+	uint64_t target; /* cancel_ud */
 };
 
 #define LK_FAKE_MAX 1024
