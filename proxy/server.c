@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "auth/token.h"
 #include "core/config.h"
 #include "core/dbg.h"
 #include "core/err.h"
@@ -131,6 +132,8 @@ static int init_workers(struct lk_server *s, char *err, size_t err_len)
 		uint32_t n_ctx = LK_MIN(per, (uint32_t)LK_CTX_PER_WORKER_MAX);
 		if (rc == 0)
 			rc = lk_pool_init(&sw->ctx_pool, "request", sizeof(struct lk_sess_ctx), n_ctx);
+		if (rc == 0)
+			rc = lk_pool_init(&sw->xfer_pool, "xfer", lk__fwd_xfer_size(), per);
 		if (rc == 0 && s->tls != NULL)
 			rc = lk_pool_init(&sw->tls_in_pool, "tls-in", LK_TLS_IN_MAX, n_ctx);
 		if (rc == 0 && s->tls != NULL)
@@ -164,6 +167,13 @@ int lk_server_init(struct lk_server *s, const struct lk_config *cfg, char *err, 
 	s->docker_sa.sun_family = AF_UNIX;
 	memcpy(s->docker_sa.sun_path, cfg->docker_socket, plen + 1);
 	s->docker_sa_len = (uint32_t)(offsetof(struct sockaddr_un, sun_path) + plen + 1);
+	atomic_init(&s->n_streams, 0);
+	atomic_init(&s->n_hijacks, 0);
+	s->relay_copy = cfg->relay_copy;
+	if (cfg->token != NULL) {
+		lk_auth_token_digest(cfg->token, strlen(cfg->token), s->token_digest);
+		s->has_token = true;
+	}
 	if (cfg->tls_cert != NULL) {
 		s->tls = lk_tls_ctx_new_server(cfg->tls_cert, cfg->tls_key, err, err_len);
 		if (s->tls == NULL)
@@ -239,7 +249,10 @@ void lk_server_done(struct lk_server *s)
 		/* A worker that never ran still owns its listener. */
 		if (sws[i].w.listen_fd >= 0)
 			close(sws[i].w.listen_fd);
+		while (sws[i].n_up_pool > 0)
+			close(sws[i].up_pool[--sws[i].n_up_pool]);
 		lk_pool_done(&sws[i].ctx_pool);
+		lk_pool_done(&sws[i].xfer_pool);
 		lk_pool_done(&sws[i].tls_in_pool);
 		lk_pool_done(&sws[i].tls_out_pool);
 		lk_worker_done(&sws[i].w);
@@ -265,5 +278,11 @@ void lk_server_stats_sum(const struct lk_server *s, struct lk_server_stats *out)
 		out->handshake_timeouts += sws[i].stats.handshake_timeouts;
 		out->tls_errors += sws[i].stats.tls_errors;
 		out->ctx_exhausted += sws[i].stats.ctx_exhausted;
+		out->proxied += sws[i].stats.proxied;
+		out->upstream_errors += sws[i].stats.upstream_errors;
+		out->limited += sws[i].stats.limited;
+		out->pool_reused += sws[i].stats.pool_reused;
+		out->bytes_u2c += sws[i].stats.bytes_u2c;
+		out->bytes_c2u += sws[i].stats.bytes_c2u;
 	}
 }

@@ -24,6 +24,12 @@ struct lk_server_stats {
 	uint64_t handshake_timeouts;
 	uint64_t tls_errors;
 	uint64_t ctx_exhausted;
+	uint64_t proxied;
+	uint64_t upstream_errors;
+	uint64_t limited;         /* 429 for MAX_STREAMS / MAX_HIJACKS */
+	uint64_t pool_reused;
+	uint64_t bytes_u2c;
+	uint64_t bytes_c2u;
 };
 
 struct lk_server {
@@ -37,6 +43,14 @@ struct lk_server {
 	void *sworkers;       /* per-worker protocol state (session.c) */
 	int *listen_fds;
 	uint64_t started_ms;
+	bool has_token;
+	uint8_t token_digest[32]; /* SHA-256 of TOKEN: the token itself is not kept */
+	bool relay_copy;          /* RELAY_MODE=copy: no splice even on plaintext */
+	/* Agent-wide admission counters, the only state the workers share on
+	 * the request path: plain atomic add/sub, relaxed order (they bound
+	 * resources, they order nothing). */
+	atomic_uint n_streams;
+	atomic_uint n_hijacks;
 };
 
 /* lk_server_init loads TLS and binds the listeners. Returns 0, or -errno with

@@ -20,6 +20,8 @@
 #include "core/pool.h"
 #include "core/tls.h"
 #include "core/worker.h"
+#include "auth/token.h"
+#include "proxy/relay.h"
 #include "proxy/routes.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
@@ -32,6 +34,7 @@ static const char ping_req[] = "GET /_ping HTTP/1.1\r\nHost: docker\r\nUser-Agen
 static const char *const state_names[LK_CS__COUNT] = {
 	[LK_CS_FREE] = "free",		[LK_CS_TLS_HANDSHAKE] = "tls_handshake",
 	[LK_CS_READ_HEAD] = "read_head", [LK_CS_UPSTREAM] = "upstream",
+	[LK_CS_PROXY] = "proxy",	[LK_CS_RELAY] = "relay",
 	[LK_CS_RESP] = "resp",		[LK_CS_CLOSING] = "closing",
 };
 
@@ -52,14 +55,16 @@ static struct lk_sess_ctx *ctx_of(struct lk_conn *c)
 
 /* conn_set_state is the only place c->state changes; the table is the state
  * machine's definition. */
-static void conn_set_state(struct lk_conn *c, enum lk_conn_state to)
+void lk__sess_set_state(struct lk_conn *c, enum lk_conn_state to)
 {
 	static const uint8_t legal[LK_CS__COUNT] = {
 		[LK_CS_FREE] = 1u << LK_CS_TLS_HANDSHAKE | 1u << LK_CS_READ_HEAD,
 		[LK_CS_TLS_HANDSHAKE] = 1u << LK_CS_READ_HEAD | 1u << LK_CS_CLOSING,
-		[LK_CS_READ_HEAD] = 1u << LK_CS_READ_HEAD | 1u << LK_CS_UPSTREAM | 1u << LK_CS_RESP |
-				    1u << LK_CS_CLOSING,
+		[LK_CS_READ_HEAD] = 1u << LK_CS_READ_HEAD | 1u << LK_CS_UPSTREAM | 1u << LK_CS_PROXY |
+				    1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
 		[LK_CS_UPSTREAM] = 1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
+		[LK_CS_PROXY] = 1u << LK_CS_RELAY | 1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
+		[LK_CS_RELAY] = 1u << LK_CS_READ_HEAD | 1u << LK_CS_CLOSING,
 		[LK_CS_RESP] = 1u << LK_CS_READ_HEAD | 1u << LK_CS_CLOSING,
 		[LK_CS_CLOSING] = 0,
 	};
@@ -69,11 +74,11 @@ static void conn_set_state(struct lk_conn *c, enum lk_conn_state to)
 	c->state = (uint8_t)to;
 }
 
-static void conn_close(struct lk_conn *c)
+void lk__sess_close(struct lk_conn *c)
 {
 	if (lk_conn_is_closing(c))
 		return;
-	conn_set_state(c, LK_CS_CLOSING);
+	lk__sess_set_state(c, LK_CS_CLOSING);
 	lk_conn_close(c);
 }
 
@@ -98,7 +103,7 @@ static struct lk_sess_ctx *ctx_get(struct lk_conn *c)
 	return x;
 }
 
-static void ctx_put(struct lk_conn *c)
+void lk__sess_ctx_put(struct lk_conn *c)
 {
 	if (c->ctx == NULL)
 		return;
@@ -111,7 +116,7 @@ static void arm_recv(struct lk_conn *c)
 	if (c->flags & (LK_SF_RECV | LK_SF_CLI_EOF))
 		return;
 	if (lk_conn_recv_pbuf(c, LK_AUX_CLI, LK_PBUF_GROUP) < 0) {
-		conn_close(c);
+		lk__sess_close(c);
 		return;
 	}
 	c->flags |= LK_SF_RECV;
@@ -119,7 +124,7 @@ static void arm_recv(struct lk_conn *c)
 
 static void on_timer(struct lk_timer *t);
 
-static void arm_timer(struct lk_conn *c, unsigned which)
+void lk__sess_arm_timer(struct lk_conn *c, unsigned which)
 {
 	struct lk_sworker *sw = sw_of(c->w);
 
@@ -132,7 +137,7 @@ static void arm_timer(struct lk_conn *c, unsigned which)
 
 /* flush_out queues the next send of pending output: TLS ciphertext, or the
  * rest of the plaintext response. One send in flight at a time. */
-static void flush_out(struct lk_conn *c)
+void lk__sess_flush(struct lk_conn *c)
 {
 	struct lk_sess_ctx *x = ctx_of(c);
 	const void *p = NULL;
@@ -147,7 +152,7 @@ static void flush_out(struct lk_conn *c)
 			if (k == LK_AGAIN)
 				break;
 			if (k < 0) {
-				conn_close(c);
+				lk__sess_close(c);
 				return;
 			}
 			x->out_off += (uint32_t)k;
@@ -160,7 +165,7 @@ static void flush_out(struct lk_conn *c)
 	if (n == 0)
 		return;
 	if (lk_conn_send(c, LK_AUX_CLI, p, (unsigned)LK_MIN(n, (size_t)1 << 30)) < 0) {
-		conn_close(c);
+		lk__sess_close(c);
 		return;
 	}
 	c->flags |= LK_SF_SEND;
@@ -186,13 +191,20 @@ static void respond(struct lk_conn *c, int status, const char *ctype, const char
 	if (body != NULL && !x->head_only)
 		lk_obuf_put(&b, body, body_len);
 	LK_ASSERT(!b.overflow); /* our own responses are small and fixed */
-	x->out_len = b.len;
+	lk__sess_send_response(c, b.len);
+}
+
+void lk__sess_send_response(struct lk_conn *c, uint32_t len)
+{
+	struct lk_sess_ctx *x = ctx_of(c);
+
+	x->out_len = len;
 	x->out_off = 0;
-	conn_set_state(c, LK_CS_RESP);
+	lk__sess_set_state(c, LK_CS_RESP);
 	/* A client that stops reading cannot pin the connection: the response
 	 * must drain within IDLE_TIMEOUT. */
-	arm_timer(c, LK_TQ_IDLE);
-	flush_out(c);
+	lk__sess_arm_timer(c, LK_TQ_IDLE);
+	lk__sess_flush(c);
 }
 
 static void respond_json(struct lk_conn *c, int status, const char *json)
@@ -218,10 +230,10 @@ static void respond_error(struct lk_conn *c, int status, const char *reason)
 	respond(c, status, "application/json", body, b.len);
 }
 
-static void finish_close(struct lk_conn *c)
+void lk__sess_finish_close(struct lk_conn *c)
 {
 	if (c->tls == NULL || (c->flags & LK_SF_CLI_EOF)) {
-		conn_close(c);
+		lk__sess_close(c);
 		return;
 	}
 	/* Say goodbye with close_notify so the client can tell a complete
@@ -230,13 +242,13 @@ static void finish_close(struct lk_conn *c)
 	int rc = lk_tls_shutdown(c->tls);
 
 	if (rc < 0 && rc != LK_AGAIN) {
-		conn_close(c);
+		lk__sess_close(c);
 		return;
 	}
-	arm_timer(c, LK_TQ_HANDSHAKE);
-	flush_out(c);
+	lk__sess_arm_timer(c, LK_TQ_HANDSHAKE);
+	lk__sess_flush(c);
 	if (!(c->flags & LK_SF_SEND))
-		conn_close(c);
+		lk__sess_close(c);
 }
 
 static void try_parse(struct lk_conn *c);
@@ -267,8 +279,8 @@ static int tls_pull(struct lk_conn *c)
 
 static void handshake_done(struct lk_conn *c)
 {
-	conn_set_state(c, LK_CS_READ_HEAD);
-	arm_timer(c, LK_TQ_HEADER);
+	lk__sess_set_state(c, LK_CS_READ_HEAD);
+	lk__sess_arm_timer(c, LK_TQ_HEADER);
 }
 
 /* tls_ingest hands received ciphertext to the engine, advancing the
@@ -337,7 +349,7 @@ static void on_cli_recv(struct lk_conn *c, uint8_t aux, int res, uint32_t flags)
 		return;
 	}
 	if (res <= 0) {
-		conn_close(c);
+		lk__sess_close(c);
 		return;
 	}
 	const char *p = lk_worker_pbuf(w, aux, flags);
@@ -347,7 +359,7 @@ static void on_cli_recv(struct lk_conn *c, uint8_t aux, int res, uint32_t flags)
 	if (rc == -ENOMEM) {
 		/* No request context free: tell the client, without one. */
 		sw_of(w)->stats.ctx_exhausted++;
-		conn_close(c);
+		lk__sess_close(c);
 		return;
 	}
 	if (rc < 0) {
@@ -356,16 +368,16 @@ static void on_cli_recv(struct lk_conn *c, uint8_t aux, int res, uint32_t flags)
 		 * failure) so the client sees why, then close. */
 		if (c->tls != NULL) {
 			c->flags |= LK_SF_TLS_BYE | LK_SF_CLI_EOF;
-			flush_out(c);
+			lk__sess_flush(c);
 		}
 		if (!(c->flags & LK_SF_SEND))
-			conn_close(c);
+			lk__sess_close(c);
 		return;
 	}
 	/* Whatever the engine produced (handshake flights, session tickets,
 	 * alerts) goes out now, also when the handshake just completed. */
 	if (c->tls != NULL)
-		flush_out(c);
+		lk__sess_flush(c);
 	if (c->state == LK_CS_TLS_HANDSHAKE)
 		arm_recv(c);
 	else if (c->state == LK_CS_READ_HEAD)
@@ -373,6 +385,21 @@ static void on_cli_recv(struct lk_conn *c, uint8_t aux, int res, uint32_t flags)
 }
 
 static void start_ping(struct lk_conn *c);
+
+/* authorized applies the configured credential to a request for a protected
+ * route. Tokens are checked here; TOKEN_HASH and AUTHORIZED_KEYS verifiers
+ * are not wired yet, so a deployment with only those refuses everything
+ * (fail closed). No credential at all is only possible with
+ * ALLOW_UNAUTHENTICATED, which the configuration checked. */
+static bool authorized(struct lk_conn *c)
+{
+	const struct lk_server *srv = sw_of(c->w)->srv;
+	const struct lk_config *cfg = srv->cfg;
+
+	if (srv->has_token)
+		return lk_auth_check_token(&ctx_of(c)->req, srv->token_digest) == LK_AUTH_OK;
+	return cfg->token_hash == NULL && cfg->authorized_keys == NULL;
+}
 
 static void handle_request(struct lk_conn *c)
 {
@@ -396,7 +423,13 @@ static void handle_request(struct lk_conn *c)
 		start_ping(c);
 		break;
 	case LK_ROUTE_NOT_FOUND:
-		respond_json(c, 404, "{\"error\":\"not found\"}\n");
+		/* Everything that is not an agent route goes to Docker, behind
+		 * the credential check. */
+		if (!authorized(c)) {
+			respond_json(c, 401, "{\"message\":\"unauthorized\"}\n");
+			break;
+		}
+		lk__fwd_start(c);
 		break;
 	default:
 		LK_UNREACHABLE();
@@ -409,7 +442,7 @@ static void try_parse(struct lk_conn *c)
 
 	if (x == NULL || x->in_len == 0) {
 		if (c->flags & LK_SF_CLI_EOF)
-			conn_close(c);
+			lk__sess_close(c);
 		else
 			arm_recv(c);
 		return;
@@ -418,7 +451,7 @@ static void try_parse(struct lk_conn *c)
 		/* First byte of the next request: from now on the head must
 		 * arrive within HEADER_TIMEOUT. */
 		c->flags &= ~LK_SF_IDLE;
-		arm_timer(c, LK_TQ_HEADER);
+		lk__sess_arm_timer(c, LK_TQ_HEADER);
 	}
 	ssize_t rc = lk_http_parse_request(&x->parser, x->in, x->in_len, &x->req);
 
@@ -427,7 +460,7 @@ static void try_parse(struct lk_conn *c)
 			sw_of(c->w)->stats.bad_requests++;
 			respond_error(c, 431, "request header fields too large");
 		} else if (c->flags & LK_SF_CLI_EOF) {
-			conn_close(c);
+			lk__sess_close(c);
 		} else {
 			arm_recv(c);
 		}
@@ -438,38 +471,50 @@ static void try_parse(struct lk_conn *c)
 		respond_error(c, x->parser.status, x->parser.reason);
 		return;
 	}
+	x->consumed = x->req.head_len;
 	handle_request(c);
 }
 
-static void next_request(struct lk_conn *c)
+/* next_idle waits for the next request with nothing buffered. */
+static void next_idle(struct lk_conn *c)
+{
+	if (c->tls != NULL && tls_pull(c) == 0 && ctx_of(c) != NULL && ctx_of(c)->in_len > 0) {
+		lk__sess_arm_timer(c, LK_TQ_HEADER);
+		try_parse(c);
+		return;
+	}
+	lk__sess_ctx_put(c);
+	c->flags |= LK_SF_IDLE;
+	lk__sess_arm_timer(c, LK_TQ_IDLE);
+	if (c->flags & LK_SF_CLI_EOF)
+		lk__sess_close(c);
+	else
+		arm_recv(c);
+}
+
+void lk__sess_next_request(struct lk_conn *c)
 {
 	struct lk_sess_ctx *x = ctx_of(c);
-	uint32_t used = x->req.head_len;
 
-	conn_set_state(c, LK_CS_READ_HEAD);
+	lk__sess_set_state(c, LK_CS_READ_HEAD);
+	if (x == NULL) {
+		/* A stream released its context: nothing is pipelined. */
+		next_idle(c);
+		return;
+	}
+	uint32_t used = x->consumed;
 	/* Pipelined bytes after this request's head start the next one. */
 	if (x->in_len > used) {
 		memmove(x->in, x->in + used, x->in_len - used);
 		x->in_len -= used;
 		lk_http_parser_init(&x->parser, 0);
 		x->out_len = x->out_off = 0;
-		arm_timer(c, LK_TQ_HEADER);
+		lk__sess_arm_timer(c, LK_TQ_HEADER);
 		try_parse(c);
 		return;
 	}
-	ctx_put(c);
-	if (c->tls != NULL && tls_pull(c) == 0 && ctx_of(c) != NULL && ctx_of(c)->in_len > 0) {
-		arm_timer(c, LK_TQ_HEADER);
-		try_parse(c);
-		return;
-	}
-	ctx_put(c);
-	c->flags |= LK_SF_IDLE;
-	arm_timer(c, LK_TQ_IDLE);
-	if (c->flags & LK_SF_CLI_EOF)
-		conn_close(c);
-	else
-		arm_recv(c);
+	lk__sess_ctx_put(c);
+	next_idle(c);
 }
 
 static void on_cli_sent(struct lk_conn *c, int res)
@@ -478,7 +523,7 @@ static void on_cli_sent(struct lk_conn *c, int res)
 
 	c->flags &= ~LK_SF_SEND;
 	if (res < 0) {
-		conn_close(c);
+		lk__sess_close(c);
 		return;
 	}
 	if (c->tls != NULL) {
@@ -487,19 +532,19 @@ static void on_cli_sent(struct lk_conn *c, int res)
 		LK_ASSERT(x != NULL);
 		x->out_off += (uint32_t)res;
 	}
-	flush_out(c);
+	lk__sess_flush(c);
 	if (c->flags & LK_SF_SEND)
 		return;
 	if (c->flags & LK_SF_TLS_BYE) {
-		conn_close(c);
+		lk__sess_close(c);
 		return;
 	}
 	if (c->state != LK_CS_RESP)
 		return; /* handshake flights */
 	if (c->flags & LK_SF_CLOSE_AFTER)
-		finish_close(c);
+		lk__sess_finish_close(c);
 	else
-		next_request(c);
+		lk__sess_next_request(c);
 }
 
 /* ---- the Docker health ping ------------------------------------------ */
@@ -526,7 +571,7 @@ static void start_ping(struct lk_conn *c)
 	struct lk_sess_ctx *x = ctx_of(c);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
-	conn_set_state(c, LK_CS_UPSTREAM);
+	lk__sess_set_state(c, LK_CS_UPSTREAM);
 	if (fd < 0) {
 		ping_done(c, false);
 		return;
@@ -535,7 +580,7 @@ static void start_ping(struct lk_conn *c)
 	c->up_fd = fd;
 	x->up_len = x->up_sent = 0;
 	lk_http_parser_init(&x->up_parser, 0);
-	arm_timer(c, LK_TQ_REQUEST);
+	lk__sess_arm_timer(c, LK_TQ_REQUEST);
 	if (lk_conn_connect(c, (const struct sockaddr *)&srv->docker_sa, srv->docker_sa_len) < 0)
 		ping_done(c, false);
 }
@@ -597,24 +642,28 @@ static void on_timer(struct lk_timer *t)
 	switch ((enum lk_conn_state)c->state) {
 	case LK_CS_TLS_HANDSHAKE:
 		sw->stats.handshake_timeouts++;
-		conn_close(c);
+		lk__sess_close(c);
 		break;
 	case LK_CS_READ_HEAD:
 		if (ctx_of(c) == NULL || ctx_of(c)->in_len == 0 || (c->flags & LK_SF_IDLE)) {
-			conn_close(c);
+			lk__sess_close(c);
 			break;
 		}
 		/* A head that trickles in (slowloris) is cut here. */
 		sw->stats.header_timeouts++;
 		respond_error(c, 408, "request header timeout");
-		arm_timer(c, LK_TQ_HANDSHAKE); /* bounds the 408's own delivery */
+		lk__sess_arm_timer(c, LK_TQ_HANDSHAKE); /* bounds the 408's own delivery */
 		break;
 	case LK_CS_UPSTREAM:
 		ping_done(c, false);
 		break;
+	case LK_CS_PROXY:
+	case LK_CS_RELAY:
+		lk__fwd_on_timer(c);
+		break;
 	default:
 		/* A response or close_notify the client does not read. */
-		conn_close(c);
+		lk__sess_close(c);
 		break;
 	}
 }
@@ -622,6 +671,12 @@ static void on_timer(struct lk_timer *t)
 static void on_cqe(struct lk_worker *w, struct lk_conn *c, enum lk_op op, uint8_t aux, int res,
 		   uint32_t flags)
 {
+	/* While an exchange runs (and for relay ops that outlive it), the
+	 * proxy owns the connection's completions. */
+	if (c->xfer != NULL || LK_AUX_TAG(aux) != LK_TAG_SESS) {
+		lk__fwd_on_cqe(c, op, aux, res, flags);
+		return;
+	}
 	if (LK_AUX_SIDE(aux) == LK_AUX_UP) {
 		on_up_cqe(c, op, res);
 		return;
@@ -654,22 +709,23 @@ static void on_accept(struct lk_worker *w, int fd)
 	if (sw->srv->tls != NULL) {
 		c->tls = lk_tls_new(sw->srv->tls, NULL);
 		if (c->tls == NULL) {
-			conn_set_state(c, LK_CS_TLS_HANDSHAKE);
-			conn_close(c);
+			lk__sess_set_state(c, LK_CS_TLS_HANDSHAKE);
+			lk__sess_close(c);
 			return;
 		}
 		lk_tls_set_pools(c->tls, &sw->tls_in_pool, &sw->tls_out_pool);
-		conn_set_state(c, LK_CS_TLS_HANDSHAKE);
-		arm_timer(c, LK_TQ_HANDSHAKE);
+		lk__sess_set_state(c, LK_CS_TLS_HANDSHAKE);
+		lk__sess_arm_timer(c, LK_TQ_HANDSHAKE);
 	} else {
-		conn_set_state(c, LK_CS_READ_HEAD);
-		arm_timer(c, LK_TQ_HEADER);
+		lk__sess_set_state(c, LK_CS_READ_HEAD);
+		lk__sess_arm_timer(c, LK_TQ_HEADER);
 	}
 	arm_recv(c);
 }
 
 static void on_stop(struct lk_worker *w)
 {
+	lk__fwd_on_stop(w);
 	/* Idle connections and unfinished handshakes close now; requests in
 	 * progress finish with Connection: close. */
 	for (uint32_t i = 0; i < w->n_conns; i++) {
@@ -679,7 +735,7 @@ static void on_stop(struct lk_worker *w)
 			continue;
 		bool idle = c->state == LK_CS_READ_HEAD && (c->ctx == NULL || ctx_of(c)->in_len == 0);
 		if (c->state == LK_CS_TLS_HANDSHAKE || idle)
-			conn_close(c);
+			lk__sess_close(c);
 		else
 			c->flags |= LK_SF_CLOSE_AFTER;
 	}
@@ -687,7 +743,8 @@ static void on_stop(struct lk_worker *w)
 
 static void on_free(struct lk_worker *w, struct lk_conn *c)
 {
-	ctx_put(c);
+	lk__fwd_on_free(c);
+	lk__sess_ctx_put(c);
 	lk_tls_free(c->tls);
 	c->tls = NULL;
 	c->state = LK_CS_FREE;

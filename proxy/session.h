@@ -15,6 +15,10 @@ enum lk_conn_state {
 	LK_CS_READ_HEAD,     /* waiting for a request head; ctx NULL while idle between
 			      * requests (idle timer), else partial head in ctx (header timer) */
 	LK_CS_UPSTREAM,      /* ctx valid, up_fd valid: asking Docker for the client */
+	LK_CS_PROXY,         /* ctx and xfer valid: forwarding a request to Docker, waiting for
+			      * and sending back its response head (proxy/fwd.c) */
+	LK_CS_RELAY,         /* xfer valid, ctx only if pipelined bytes wait: bodies or a
+			      * hijacked stream flow through proxy/relay.c */
 	LK_CS_RESP,          /* ctx valid: the response is being flushed */
 	LK_CS_CLOSING,       /* lk_conn_close ran; waiting for the reap */
 	LK_CS__COUNT

@@ -42,6 +42,7 @@ static int setup(void **state)
 	fx->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_int_equal(lk_worker_init(&fx->sw.w, 0, 16, fx->listen_fd, &lk_session_ops, &fx->sw), 0);
 	assert_int_equal(lk_pool_init(&fx->sw.ctx_pool, "request", sizeof(struct lk_sess_ctx), 4), 0);
+	assert_int_equal(lk_pool_init(&fx->sw.xfer_pool, "xfer", lk__fwd_xfer_size(), 4), 0);
 	fx->sw.srv = &fx->srv;
 	fx->sw.w.pbuf_count = 8;
 	fx->sw.tq[LK_TQ_HANDSHAKE] = lk_worker_timerq(&fx->sw.w, 1000);
@@ -80,6 +81,8 @@ static int teardown(void **state)
 	assert_int_equal(fx->sw.ctx_pool.in_use, 0);
 	assert_int_equal(fx->f->pbuf_free, fx->f->pbuf_count);
 	lk_pool_done(&fx->sw.ctx_pool);
+	assert_int_equal(fx->sw.xfer_pool.in_use, 0);
+	lk_pool_done(&fx->sw.xfer_pool);
 	lk_ring_free(w->ring);
 	w->ring = NULL;
 	lk_worker_done(w);
@@ -164,8 +167,17 @@ static void test_health_keepalive(void **state)
 	feed(fx, c, "GET /nope HTTP/1.1\r\n");
 	assert_int_equal(c->state, LK_CS_READ_HEAD);
 	feed(fx, c, "Host: x\r\n\r\n");
+	/* Not an agent route: proxied. Docker's socket is missing: 502 JSON in
+	 * Docker's error shape, and the connection is not reused. */
+	assert_int_equal(c->state, LK_CS_PROXY);
+	struct lk_fake_sqe *con = lk_fake_ring_find(fx->sw.w.ring, LK_FAKE_CONNECT, c->up_fd);
+	assert_non_null(con);
+	lk_fake_ring_cqe(fx->sw.w.ring, con->ud, -ENOENT, 0);
+	lk_worker_turn(&fx->sw.w, 0);
 	out = complete_send(fx, c->fd, &len);
-	assert_memory_equal(out, "HTTP/1.1 404 ", 13);
+	assert_memory_equal(out, "HTTP/1.1 502 ", 13);
+	assert_non_null(memmem(out, len, "{\"message\":\"docker unreachable: No such file or directory\"}", 59));
+	assert_int_equal(fx->sw.xfer_pool.in_use, 0);
 }
 
 static void test_bad_request_closes(void **state)

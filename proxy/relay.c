@@ -1,0 +1,319 @@
+/* proxy/relay.c - body and stream relay, splice and copy (see relay.h). */
+#include <sys/socket.h>
+#include <poll.h>
+#include <string.h>
+
+#include "core/dbg.h"
+#include "core/err.h"
+#include "core/tls.h"
+#include "proxy/relay.h"
+
+#define LK_PBUF_GROUP 0
+
+void lk_relay_init(struct lk_relay_dir *d, enum lk_relay_framing framing, uint64_t len,
+		   bool splice)
+{
+	*d = (struct lk_relay_dir){ .framing = (uint8_t)framing, .splice = splice };
+	if (framing == LK_RELAY_LENGTH) {
+		d->remaining = len;
+		d->eof = len == 0;
+	}
+	if (framing == LK_RELAY_CHUNKED)
+		lk_http_chunked_init(&d->ch, 0);
+}
+
+ssize_t lk_relay_account(struct lk_relay_dir *d, const char *p, size_t n)
+{
+	size_t take = n;
+
+	switch ((enum lk_relay_framing)d->framing) {
+	case LK_RELAY_EOF:
+		break;
+	case LK_RELAY_LENGTH:
+		take = (size_t)LK_MIN((uint64_t)n, d->remaining);
+		d->remaining -= take;
+		d->eof = d->remaining == 0;
+		break;
+	case LK_RELAY_CHUNKED: {
+		bool done = false;
+		ssize_t k = lk_http_chunked_scan(&d->ch, p, n, &done);
+		if (k < 0)
+			return k;
+		take = (size_t)k;
+		d->eof = done;
+		break;
+	}
+	}
+	d->excess = take < n;
+	d->bytes += take;
+	return (ssize_t)take;
+}
+
+void lk_relay_release(struct lk_conn *c, struct lk_relay_dir *d)
+{
+	if (d->buf == NULL)
+		return;
+	lk_worker_pbuf_put(c->w, d->aux, d->cqe_flags);
+	d->buf = NULL;
+}
+
+/* hold takes the provided buffer a receive filled, res bytes of which are
+ * data, and frames it. */
+static int hold(struct lk_conn *c, struct lk_relay_dir *d, uint8_t aux, int res, uint32_t flags)
+{
+	d->buf = lk_worker_pbuf(c->w, aux, flags);
+	d->aux = aux;
+	d->cqe_flags = flags;
+	d->off = 0;
+	ssize_t k = lk_relay_account(d, d->buf, (size_t)res);
+	if (k < 0)
+		return (int)k;
+	d->len = (uint32_t)k;
+	return 0;
+}
+
+static enum lk_relay_ev queued(struct lk_relay_dir *d, int rc)
+{
+	if (rc < 0)
+		return LK_RELAY_FAIL;
+	d->busy = true;
+	return LK_RELAY_MORE;
+}
+
+/* ---- Docker -> client, copy ------------------------------------------- */
+
+static enum lk_relay_ev u2c_copy_pump(struct lk_conn *c, struct lk_relay_dir *d)
+{
+	if (c->tls != NULL) {
+		while (d->buf != NULL && d->off < d->len) {
+			ssize_t k = lk_tls_write(c->tls, d->buf + d->off, d->len - d->off);
+			if (k == LK_AGAIN)
+				break;
+			if (k < 0)
+				return LK_RELAY_FAIL;
+			d->off += (uint32_t)k;
+		}
+		if (d->buf != NULL && d->off == d->len)
+			lk_relay_release(c, d);
+		const void *p;
+		size_t n = lk_tls_out_peek(c->tls, &p);
+		if (n != 0)
+			return queued(d, lk_conn_send(c, LK_AUX_CLI, p, (unsigned)LK_MIN(n, (size_t)1 << 30)));
+	} else {
+		if (d->buf != NULL && d->off < d->len)
+			return queued(d, lk_conn_send(c, LK_AUX_CLI, d->buf + d->off, d->len - d->off));
+		lk_relay_release(c, d);
+	}
+	if (d->eof)
+		return LK_RELAY_DONE;
+	return queued(d, lk_conn_recv_pbuf(c, LK_AUX_UP, LK_PBUF_GROUP));
+}
+
+static enum lk_relay_ev u2c_copy(struct lk_conn *c, struct lk_relay_dir *d, enum lk_op op,
+				 uint8_t aux, int res, uint32_t flags)
+{
+	if (op == LK_OP_RECV) {
+		if (res == -ENOBUFS)
+			return u2c_copy_pump(c, d);
+		if (res < 0)
+			return LK_RELAY_FAIL;
+		if (res == 0) {
+			/* Docker closed: the end of an EOF-delimited body, a
+			 * truncation of a framed one. */
+			if (d->framing != LK_RELAY_EOF)
+				return LK_RELAY_FAIL;
+			d->eof = true;
+		} else if (hold(c, d, aux, res, flags) < 0) {
+			lk_relay_release(c, d);
+			return LK_RELAY_FAIL;
+		}
+	} else if (op == LK_OP_SEND) {
+		if (res < 0)
+			return LK_RELAY_FAIL;
+		if (c->tls != NULL)
+			lk_tls_out_consume(c->tls, (size_t)res);
+		else
+			d->off += (uint32_t)res;
+	}
+	return u2c_copy_pump(c, d);
+}
+
+/* ---- Docker -> client, splice ------------------------------------------ */
+
+static enum lk_relay_ev u2c_splice_pump(struct lk_conn *c, struct lk_relay_dir *d)
+{
+	if (d->pipe_fill > 0)
+		return queued(d, lk_conn_splice(c, LK_AUX_CLI, d->pipe_fill));
+	if (d->eof)
+		return LK_RELAY_DONE;
+	/* Splice straight away only when the last one filled a whole chunk
+	 * (more is almost certainly waiting); otherwise wait for POLLIN so no
+	 * splice sits on an idle socket. */
+	if (d->full_splice)
+		return queued(d, lk_conn_splice(c, LK_AUX_UP, LK_RELAY_SPLICE_CHUNK));
+	return queued(d, lk_conn_poll(c, LK_AUX_UP, POLLIN | POLLRDHUP, LK_TAG_U2C));
+}
+
+static enum lk_relay_ev u2c_splice(struct lk_conn *c, struct lk_relay_dir *d, enum lk_op op,
+				   uint8_t aux, int res)
+{
+	if (op == LK_OP_POLL) {
+		if (res < 0)
+			return LK_RELAY_FAIL;
+		return queued(d, lk_conn_splice(c, LK_AUX_UP, LK_RELAY_SPLICE_CHUNK));
+	}
+	if (op == LK_OP_SPLICE && LK_AUX_SIDE(aux) == LK_AUX_UP) {
+		d->full_splice = false;
+		if (res == -EAGAIN)
+			return u2c_splice_pump(c, d);
+		if (res < 0)
+			return LK_RELAY_FAIL;
+		if (res == 0)
+			d->eof = true;
+		d->pipe_fill += (uint32_t)res;
+		d->bytes += (uint32_t)res;
+		d->full_splice = (unsigned)res == LK_RELAY_SPLICE_CHUNK;
+	} else if (op == LK_OP_SPLICE) {
+		if (res <= 0 && res != -EAGAIN)
+			return LK_RELAY_FAIL;
+		if (res > 0)
+			d->pipe_fill -= (uint32_t)res;
+	}
+	return u2c_splice_pump(c, d);
+}
+
+enum lk_relay_ev lk_relay_u2c(struct lk_conn *c, struct lk_relay_dir *d, enum lk_op op,
+			      uint8_t aux, int res, uint32_t flags)
+{
+	enum lk_relay_ev ev;
+
+	if (op != LK_OP_NONE) {
+		LK_ASSERT(d->busy);
+		d->busy = false;
+	}
+	LK_ASSERT(!d->busy);
+	c->op_tag = LK_TAG_U2C;
+	if (d->splice)
+		ev = u2c_splice(c, d, op, aux, res);
+	else
+		ev = u2c_copy(c, d, op, aux, res, flags);
+	c->op_tag = LK_TAG_SESS;
+	return ev;
+}
+
+/* ---- client -> Docker, copy ---------------------------------------------- */
+
+/* c2u_decrypt reads plaintext from the TLS engine into the held buffer's
+ * memory (its ciphertext was already fed). Returns 1 with data held, 0 when
+ * the engine has nothing (buffer released), or a negative error. */
+static int c2u_decrypt(struct lk_conn *c, struct lk_relay_dir *d)
+{
+	ssize_t k = lk_tls_read(c->tls, d->buf, c->w->pbuf_size);
+
+	if (k == LK_AGAIN) {
+		lk_relay_release(c, d);
+		return 0;
+	}
+	if (k == 0) {
+		lk_relay_release(c, d);
+		return d->framing == LK_RELAY_EOF ? (d->eof = true, 0) : -EPIPE;
+	}
+	if (k < 0)
+		return (int)k;
+	d->off = 0;
+	ssize_t n = lk_relay_account(d, d->buf, (size_t)k);
+	if (n < 0)
+		return (int)n;
+	d->len = (uint32_t)n;
+	return 1;
+}
+
+static enum lk_relay_ev c2u_pump(struct lk_conn *c, struct lk_relay_dir *d)
+{
+	for (;;) {
+		if (d->buf != NULL && d->off < d->len)
+			return queued(d, lk_conn_send(c, LK_AUX_UP, d->buf + d->off, d->len - d->off));
+		if (d->buf == NULL)
+			break;
+		/* Sent everything held. With TLS the engine may hold more
+		 * plaintext: decrypt it into the same buffer. */
+		if (c->tls == NULL || d->eof) {
+			lk_relay_release(c, d);
+			break;
+		}
+		int rc = c2u_decrypt(c, d);
+		if (rc < 0)
+			return LK_RELAY_FAIL;
+		if (rc == 0)
+			break;
+	}
+	if (d->eof && d->framing == LK_RELAY_EOF && !d->shut) {
+		d->shut = true;
+		return queued(d, lk_conn_shutdown(c, LK_AUX_UP, SHUT_WR));
+	}
+	if (d->eof)
+		return LK_RELAY_DONE;
+	return queued(d, lk_conn_recv_pbuf(c, LK_AUX_CLI, LK_PBUF_GROUP));
+}
+
+/* c2u_received takes a client receive: plaintext is held as is; TLS
+ * ciphertext is fed to the engine and decrypted into the same buffer. */
+static int c2u_received(struct lk_conn *c, struct lk_relay_dir *d, uint8_t aux, int res,
+			uint32_t flags)
+{
+	if (res == 0) {
+		/* Client FIN: the end of a hijacked stdin, or an aborted body. */
+		if (d->framing != LK_RELAY_EOF)
+			return -EPIPE;
+		d->eof = true;
+		return 0;
+	}
+	if (c->tls == NULL)
+		return hold(c, d, aux, res, flags);
+	char *p = lk_worker_pbuf(c->w, aux, flags);
+	ssize_t fed = lk_tls_feed(c->tls, p, (size_t)res);
+	d->buf = p;
+	d->aux = aux;
+	d->cqe_flags = flags;
+	/* Plaintext is drained before every receive, so the engine's input
+	 * buffer (two records) always has room for one provided buffer. */
+	if (fed != res)
+		return fed < 0 ? (int)fed : -EPROTO;
+	return c2u_decrypt(c, d) < 0 ? -EPROTO : 0;
+}
+
+enum lk_relay_ev lk_relay_c2u(struct lk_conn *c, struct lk_relay_dir *d, enum lk_op op,
+			      uint8_t aux, int res, uint32_t flags)
+{
+	enum lk_relay_ev ev = LK_RELAY_FAIL;
+
+	if (op != LK_OP_NONE) {
+		LK_ASSERT(d->busy);
+		d->busy = false;
+	}
+	LK_ASSERT(!d->busy);
+	c->op_tag = LK_TAG_C2U;
+	switch (op) {
+	case LK_OP_RECV:
+		if (res == -ENOBUFS || (res >= 0 && c2u_received(c, d, aux, res, flags) == 0))
+			ev = c2u_pump(c, d);
+		else
+			lk_relay_release(c, d);
+		break;
+	case LK_OP_SEND:
+		if (res >= 0) {
+			d->off += (uint32_t)res;
+			ev = c2u_pump(c, d);
+		}
+		break;
+	case LK_OP_SHUTDOWN:
+		/* Docker may already have closed its side: nothing to shut. */
+		ev = LK_RELAY_DONE;
+		break;
+	default:
+		ev = c2u_pump(c, d);
+		break;
+	}
+	c->op_tag = LK_TAG_SESS;
+	return ev;
+}
