@@ -410,12 +410,15 @@ static void handle_request(struct lk_conn *c)
 	lk_timer_cancel(&c->timer);
 	sw->stats.requests++;
 	x->head_only = r->meth == LK_HTTP_HEAD;
+	enum lk_route route = lk_route_match(r);
+
 	/* No agent route reads a request body yet, so a request carrying one
-	 * is answered and the connection closed rather than resynchronised. */
-	if ((r->flags & LK_HTTP_F_CLOSE) || lk_http_req_body(r) != LK_HTTP_BODY_NONE ||
-	    c->w->stopping)
+	 * is answered and the connection closed rather than resynchronised;
+	 * the proxy relays bodies and keeps the connection. */
+	if ((r->flags & LK_HTTP_F_CLOSE) || c->w->stopping ||
+	    (route != LK_ROUTE_NOT_FOUND && lk_http_req_body(r) != LK_HTTP_BODY_NONE))
 		c->flags |= LK_SF_CLOSE_AFTER;
-	switch (lk_route_match(r)) {
+	switch (route) {
 	case LK_ROUTE_HEALTH:
 		respond_json(c, 200, "{\"status\":\"ok\"}\n");
 		break;

@@ -945,7 +945,8 @@ def lookout_bin():
     if b:
         if not os.access(b, os.X_OK):
             raise AssertionError("LOOKOUT_BIN=%s is not an executable" % b)
-        return b
+        # The agent runs with its own cwd: a relative path must not break.
+        return os.path.abspath(b)
     for cand in ("build/asan/lookout", "build/release/lookout"):
         c = os.path.join(REPO, cand)
         if os.access(c, os.X_OK):
@@ -1326,3 +1327,472 @@ class TestCase(unittest.TestCase):
 
 def main():
     unittest.main(verbosity=2)
+
+
+# --------------------------------------------------------------------------
+# proxy-test helpers: a recording relay in front of dockerd, a streaming body
+# reader, Docker's stream demultiplexer, RSS sampling
+
+class RelayConn:
+    """One connection accepted by a RecordingRelay.
+
+    up: bytes the agent sent towards Docker; down: bytes Docker sent back.
+    agent_gone: set once the agent's side reached EOF, errored, or refused
+    bytes (the agent closed or half-closed it). closed: both directions done.
+    """
+
+    def __init__(self, idx):
+        self.idx = idx
+        self.up = bytearray()
+        self.down = bytearray()
+        self.lock = threading.Lock()
+        self.accepted_at = time.monotonic()
+        self.agent_gone = threading.Event()
+        self.upstream_failed = False
+        self.closed = threading.Event()
+
+    def up_bytes(self):
+        with self.lock:
+            return bytes(self.up)
+
+    def __repr__(self):
+        return "<RelayConn %d up=%d down=%d gone=%s>" % (
+            self.idx, len(self.up), len(self.down), self.agent_gone.is_set())
+
+
+def split_request_heads(data):
+    """Yield the request heads in a recorded client->server byte stream,
+    stepping over each message's body by its framing (Content-Length or
+    chunked). Stops at the first incomplete message."""
+    pos = 0
+    while True:
+        end = data.find(b"\r\n\r\n", pos)
+        if end < 0:
+            return
+        head = data[pos:end + 4]
+        yield head
+        pos = end + 4
+        fields = {}
+        for line in head.split(b"\r\n")[1:]:
+            if b":" in line:
+                k, v = line.split(b":", 1)
+                fields[k.strip().lower()] = v.strip()
+        if fields.get(b"transfer-encoding", b"").lower() == b"chunked":
+            while True:
+                eol = data.find(b"\r\n", pos)
+                if eol < 0:
+                    return
+                size = int(data[pos:eol].split(b";")[0], 16)
+                pos = eol + 2 + size + 2
+                if size == 0:
+                    break  # the tests send no trailers
+        else:
+            pos += int(fields.get(b"content-length", b"0") or 0)
+
+
+class RecordingRelay:
+    """A unix-socket relay between the agent and dockerd that records bytes.
+
+    Point the agent's DOCKER_SOCKET at `relay.socket`. Every accepted
+    connection opens a new connection to `upstream` (a socket path, re-opened
+    by path each time, so a restarted daemon is reached) and copies bytes
+    both ways, propagating half-close (EOF on one side becomes SHUT_WR on the
+    other). Counts and keeps every connection (`conns`), so a test can show
+    what Docker received, how many upstream connections the agent opened, and
+    when the agent closed one. Threads are daemons; stop() closes everything.
+    """
+
+    def __init__(self, upstream):
+        self.upstream = upstream
+        self.dir = None
+        self.sock = None
+        self.conns = []
+        self._lock = threading.Condition()
+        self._socks = []
+        self._stopping = False
+
+    @property
+    def socket(self):
+        return os.path.join(self.dir, "relay.sock")
+
+    @property
+    def accepted(self):
+        with self._lock:
+            return len(self.conns)
+
+    def start(self):
+        self.dir = tempfile.mkdtemp(prefix="lk-relay-", dir=_dockerd_base())
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.socket)
+        self.sock.listen(512)
+        _track(self)
+        t = threading.Thread(target=self._accept_loop, daemon=True)
+        t.start()
+        return self
+
+    def _accept_loop(self):
+        while True:
+            try:
+                a, _ = self.sock.accept()
+            except OSError:
+                return  # listener shut down by stop()
+            with self._lock:
+                if self._stopping:
+                    a.close()
+                    return
+                c = RelayConn(len(self.conns))
+                self.conns.append(c)
+                self._socks.append(a)
+                self._lock.notify_all()
+            threading.Thread(target=self._serve, args=(c, a), daemon=True).start()
+
+    def _serve(self, c, a):
+        u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            u.connect(self.upstream)
+        except OSError:
+            c.upstream_failed = True
+            c.agent_gone.set()
+            c.closed.set()
+            a.close()
+            u.close()
+            return
+        with self._lock:
+            self._socks.append(u)
+        done = []
+
+        def pump(src, dst, rec, src_is_agent):
+            while True:
+                try:
+                    data = src.recv(262144)
+                except OSError:
+                    data = b""
+                if not data:
+                    if src_is_agent:
+                        c.agent_gone.set()
+                    try:
+                        dst.shutdown(socket.SHUT_WR)
+                    except OSError:
+                        pass
+                    break
+                with c.lock:
+                    rec.extend(data)
+                try:
+                    dst.sendall(data)
+                except OSError:
+                    if not src_is_agent:
+                        c.agent_gone.set()
+                    # The receiver is gone: stop both directions.
+                    for s in (src, dst):
+                        try:
+                            s.shutdown(socket.SHUT_RDWR)
+                        except OSError:
+                            pass
+                    break
+            with c.lock:
+                done.append(src_is_agent)
+                if len(done) == 2:
+                    for s in (a, u):
+                        try:
+                            s.close()
+                        except OSError:
+                            pass
+                    c.closed.set()
+
+        t = threading.Thread(target=pump, args=(a, u, c.up, True), daemon=True)
+        t.start()
+        pump(u, a, c.down, False)
+
+    def wait_conns(self, n, timeout=10.0):
+        """Wait until at least n connections were accepted."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len(self.conns) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("relay: %d connections after %.0fs, wanted %d" % (
+                        len(self.conns), timeout, n))
+                self._lock.wait(left)
+
+    def all_up(self):
+        """Everything the agent sent to Docker, connection by connection."""
+        with self._lock:
+            conns = list(self.conns)
+        return b"".join(c.up_bytes() for c in conns)
+
+    def conns_with(self, marker):
+        """Connections whose agent->Docker bytes contain `marker`."""
+        if isinstance(marker, str):
+            marker = marker.encode()
+        with self._lock:
+            conns = list(self.conns)
+        return [c for c in conns if marker in c.up_bytes()]
+
+    def request_head(self, marker):
+        """The request head (bytes up to CRLFCRLF) Docker received that
+        contains `marker`, or None. Walks each recorded connection message
+        by message, skipping Content-Length and chunked bodies, so pooled
+        connections that carried earlier requests with bodies are fine."""
+        if isinstance(marker, str):
+            marker = marker.encode()
+        for c in self.conns_with(marker):
+            for head in split_request_heads(c.up_bytes()):
+                if marker in head:
+                    return head
+        return None
+
+    def stop(self):
+        self._cleanup()
+
+    def _cleanup(self):
+        with self._lock:
+            self._stopping = True
+            socks = list(self._socks)
+        if self.sock is not None:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            try:
+                s.close()
+            except OSError:
+                pass
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        _untrack(self)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *a):
+        self._cleanup()
+
+
+def parse_head(raw):
+    """(first line, [(name, value)]) of an HTTP head given as bytes."""
+    lines = raw.decode("latin-1").split("\r\n")
+    fields = []
+    for ln in lines[1:]:
+        if not ln:
+            continue
+        k, _, v = ln.partition(":")
+        fields.append((k.strip(), v.strip()))
+    return lines[0], fields
+
+
+class BodyReader:
+    """Incremental reader of one response body on a RawConn (after
+    read_head()): chunked, Content-Length or until close, for streams that
+    must be consumed while they are still open.
+
+    read_some(deadline) returns the next decoded bytes (b"" at the end of the
+    body); read_until(marker, timeout) accumulates into self.data.
+    """
+
+    def __init__(self, conn, headers, head_request=False, status=200):
+        self.c = conn
+        self.data = b""
+        self.eof = False
+        self.need_crlf = False
+        if head_request or status in (204, 304) or 100 <= status < 200:
+            self.mode, self.left = "none", 0
+            self.eof = True
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            self.mode, self.left = "chunked", 0
+        elif "content-length" in headers:
+            self.mode, self.left = "length", int(headers["content-length"])
+            self.eof = self.left == 0
+        else:
+            self.mode, self.left = "close", 0
+
+    def read_some(self, deadline):
+        if self.eof:
+            return b""
+        c = self.c
+        if self.mode == "length":
+            if not c.buf:
+                c._fill(deadline)
+            n = min(self.left, len(c.buf))
+            out, c.buf = c.buf[:n], c.buf[n:]
+            self.left -= n
+            self.eof = self.left == 0
+            return out
+        if self.mode == "close":
+            if not c.buf:
+                try:
+                    c._fill(deadline)
+                except (EOFError, ConnectionResetError):
+                    self.eof = True
+                    return b""
+            out, c.buf = c.buf, b""
+            return out
+        # chunked: left = data bytes left in the current chunk
+        if self.left == 0:
+            if self.need_crlf:
+                if c._read_n(2, deadline) != b"\r\n":
+                    raise AssertionError("chunk data not followed by CRLF")
+                self.need_crlf = False
+            line = c._read_until(b"\r\n", deadline)
+            size = int(line.split(b";")[0].strip(), 16)
+            if size == 0:
+                while c._read_until(b"\r\n", deadline) != b"\r\n":
+                    pass  # trailer fields
+                self.eof = True
+                return b""
+            self.left, self.need_crlf = size, True
+        if not c.buf:
+            c._fill(deadline)
+        n = min(self.left, len(c.buf))
+        out, c.buf = c.buf[:n], c.buf[n:]
+        self.left -= n
+        return out
+
+    def read_until(self, marker, timeout=10.0):
+        """Read until self.data contains marker; returns self.data."""
+        if isinstance(marker, str):
+            marker = marker.encode()
+        deadline = time.monotonic() + timeout
+        while marker not in self.data:
+            if self.eof:
+                raise AssertionError("body ended without %r; got %r" % (marker, self.data[-500:]))
+            self.data += self.read_some(deadline)
+        return self.data
+
+    def read_all(self, timeout=30.0, sink=None):
+        """Read to the end of the body; returns the byte count. Data goes to
+        sink(bytes) if given (not kept), else into self.data."""
+        deadline = time.monotonic() + timeout
+        n = 0
+        while not self.eof:
+            d = self.read_some(deadline)
+            n += len(d)
+            if sink is not None:
+                sink(d)
+            else:
+                self.data += d
+        return n
+
+
+def read_head(conn, timeout=None):
+    """Read only a response head from a RawConn: (status, headers, raw)."""
+    deadline = time.monotonic() + (timeout or conn.timeout)
+    raw = conn._read_until(b"\r\n\r\n", deadline)
+    line, fields = parse_head(raw)
+    parts = line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+        raise AssertionError("bad status line %r" % line)
+    return int(parts[1]), {k.lower(): v for k, v in fields}, raw
+
+
+def demux_docker(data):
+    """Split Docker's multiplexed stream (8-byte frame headers) into
+    (stdout, stderr, leftover bytes of an incomplete frame)."""
+    out, err = bytearray(), bytearray()
+    i = 0
+    while len(data) - i >= 8:
+        kind, size = data[i], int.from_bytes(data[i + 4:i + 8], "big")
+        if kind not in (0, 1, 2) or data[i + 1:i + 4] != b"\0\0\0":
+            raise AssertionError("not a Docker multiplexed stream at %d: %r" % (i, data[i:i + 16]))
+        if len(data) - i - 8 < size:
+            break
+        (err if kind == 2 else out).extend(data[i + 8:i + 8 + size])
+        i += 8 + size
+    return bytes(out), bytes(err), data[i:]
+
+
+def vm_rss_kib(pid):
+    """VmRSS of `pid` in KiB (0 if the process is gone)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class RssSampler:
+    """Samples a process's VmRSS in a thread; `with RssSampler(pid) as s:`
+    then s.base, s.peak, s.last (KiB)."""
+
+    def __init__(self, pid, interval=0.02):
+        self.pid = pid
+        self.interval = interval
+        self.base = vm_rss_kib(pid)
+        self.peak = self.base
+        self.last = self.base
+        self.samples = 0
+        self._stop = threading.Event()
+        self._t = None
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            v = vm_rss_kib(self.pid)
+            if v:
+                self.last = v
+                self.peak = max(self.peak, v)
+                self.samples += 1
+
+    def __enter__(self):
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def __exit__(self, *a):
+        self._stop.set()
+        self._t.join(5)
+        v = vm_rss_kib(self.pid)
+        if v:
+            self.last = v
+            self.peak = max(self.peak, v)
+
+    @property
+    def growth(self):
+        return self.peak - self.base
+
+
+def absolute_lookout_bin():
+    """Make a relative $LOOKOUT_BIN absolute (the agent runs in its own cwd)."""
+    b = os.environ.get("LOOKOUT_BIN")
+    if b and not os.path.isabs(b):
+        os.environ["LOOKOUT_BIN"] = os.path.abspath(b)
+
+
+class UnixRawConn(RawConn):
+    """RawConn over a unix socket (e.g. straight to dockerd, for comparing
+    the agent's answers with Docker's own)."""
+
+    def __init__(self, path, timeout=10.0):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        try:
+            self.sock.connect(path)
+        except BaseException:
+            self.sock.close()
+            raise
+        self.buf = b""
+        self.timeout = timeout
+
+
+class TLSRawConn(RawConn):
+    """RawConn over TLS (verifying the agent's certificate against `ca`)."""
+
+    def __init__(self, port, ca, host="127.0.0.1", server_hostname="localhost", timeout=10.0):
+        import ssl
+        raw = socket.create_connection((host, port), timeout=timeout)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        ctx = ssl.create_default_context(cafile=ca)
+        try:
+            self.sock = ctx.wrap_socket(raw, server_hostname=server_hostname)
+        except BaseException:
+            raw.close()
+            raise
+        self.buf = b""
+        self.timeout = timeout
