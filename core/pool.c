@@ -57,6 +57,11 @@ void *lk_pool_get(struct lk_pool *p)
 	return p->_mem + (size_t)i * p->obj_size;
 }
 
+void *lk_pool_base(const struct lk_pool *p)
+{
+	return p->_mem;
+}
+
 void lk_pool_put(struct lk_pool *p, void *obj)
 {
 	char *o = obj;

@@ -31,6 +31,9 @@ int lk_pool_init(struct lk_pool *p, const char *name, size_t obj_size, uint32_t 
 void lk_pool_done(struct lk_pool *p);
 /* lk_pool_get returns an object (contents unspecified) or NULL when empty. */
 void *lk_pool_get(struct lk_pool *p);
+/* lk_pool_base returns the start of the pool's memory (capacity objects of
+ * obj_size bytes), for registering it with the kernel. */
+void *lk_pool_base(const struct lk_pool *p);
 /* lk_pool_put returns obj, which must come from p. */
 void lk_pool_put(struct lk_pool *p, void *obj);
 

@@ -5,6 +5,7 @@
  * SINGLE_ISSUER, DEFER_TASKRUN, multishot accept and ring-mapped provided
  * buffers, which lk_ring_probe verifies at start-up. */
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <fcntl.h>
 #include <sys/utsname.h>
 #include <errno.h>
@@ -22,6 +23,7 @@ LK_STATIC_ASSERT(LK_CQE_F_BUFFER == IORING_CQE_F_BUFFER, "cqe flag mirror");
 LK_STATIC_ASSERT(LK_CQE_F_MORE == IORING_CQE_F_MORE, "cqe flag mirror");
 LK_STATIC_ASSERT(LK_CQE_F_SOCK_NONEMPTY == IORING_CQE_F_SOCK_NONEMPTY, "cqe flag mirror");
 LK_STATIC_ASSERT(LK_CQE_BUFFER_SHIFT == IORING_CQE_BUFFER_SHIFT, "cqe flag mirror");
+LK_STATIC_ASSERT(LK_CQE_F_NOTIF == IORING_CQE_F_NOTIF, "cqe flag mirror");
 
 #define LK_RING_PBUF_GROUPS 4
 
@@ -214,6 +216,26 @@ int lk_ring_read(struct lk_ring *r, int fd, void *buf, unsigned len, uint64_t ud
 int lk_ring_send(struct lk_ring *r, int fd, const void *buf, unsigned len, uint64_t ud)
 {
 	return PREP(r, ud, io_uring_prep_send(sqe_, fd, buf, len, MSG_NOSIGNAL));
+}
+
+int lk_ring_send_zc_fixed(struct lk_ring *r, int fd, const void *buf, unsigned len,
+			  unsigned index, uint64_t ud)
+{
+	return PREP(r, ud, io_uring_prep_send_zc_fixed(sqe_, fd, buf, len, MSG_NOSIGNAL, 0, index));
+}
+
+int lk_ring_fixed_sparse(struct lk_ring *r, unsigned n)
+{
+	return io_uring_register_buffers_sparse(&r->ring, n);
+}
+
+int lk_ring_fixed_set(struct lk_ring *r, unsigned index, void *addr, size_t len)
+{
+	struct iovec iov = { .iov_base = addr, .iov_len = len };
+	__u64 tag = 0;
+	int rc = io_uring_register_buffers_update_tag(&r->ring, index, &iov, &tag, 1);
+
+	return rc == 1 ? 0 : (rc < 0 ? rc : -EIO);
 }
 
 int lk_ring_connect(struct lk_ring *r, int fd, const struct sockaddr *sa, socklen_t len, uint64_t ud)

@@ -28,6 +28,7 @@
 #define LK_CQE_F_BUFFER (1u << 0)      /* a provided buffer was picked; id in flags >> 16 */
 #define LK_CQE_F_MORE (1u << 1)        /* multishot: more CQEs will follow for this SQE */
 #define LK_CQE_F_SOCK_NONEMPTY (1u << 2) /* more data is readable right now */
+#define LK_CQE_F_NOTIF (1u << 3)       /* zero-copy send: the buffer is ours again */
 #define LK_CQE_BUFFER_SHIFT 16
 
 /* struct lk_cqe is a copy of one completion, taken off the CQ in a batch. */
@@ -61,6 +62,15 @@ int lk_ring_recv(struct lk_ring *r, int fd, void *buf, unsigned len, uint64_t ud
 int lk_ring_read(struct lk_ring *r, int fd, void *buf, unsigned len, uint64_t ud);
 /* lk_ring_send borrows buf until the CQE arrives. MSG_NOSIGNAL is implied. */
 int lk_ring_send(struct lk_ring *r, int fd, const void *buf, unsigned len, uint64_t ud);
+/* lk_ring_send_zc_fixed sends from registered buffer index (buf lies inside
+ * it) without copying: the kernel posts the result with LK_CQE_F_MORE, then a
+ * LK_CQE_F_NOTIF completion once it no longer reads buf. TCP only. */
+int lk_ring_send_zc_fixed(struct lk_ring *r, int fd, const void *buf, unsigned len,
+			  unsigned index, uint64_t ud);
+/* lk_ring_fixed_sparse reserves n registered-buffer slots, all empty. */
+int lk_ring_fixed_sparse(struct lk_ring *r, unsigned n);
+/* lk_ring_fixed_set registers [addr, addr+len) in slot index (pins it). */
+int lk_ring_fixed_set(struct lk_ring *r, unsigned index, void *addr, size_t len);
 /* lk_ring_connect borrows sa until the CQE arrives. */
 int lk_ring_connect(struct lk_ring *r, int fd, const struct sockaddr *sa, socklen_t len,
 		    uint64_t ud);

@@ -88,6 +88,19 @@ int lk_worker_init(struct lk_worker *w, unsigned id, uint32_t n_conns, int liste
 	return 0;
 }
 
+int lk_worker_fixed_region(struct lk_worker *w, void *base, size_t obj_size, uint32_t count)
+{
+	/* io_uring allows at most 16384 registered buffers per ring. */
+	count = LK_MIN(count, (uint32_t)16384);
+	w->_fixed_reg = calloc(count, 1);
+	if (w->_fixed_reg == NULL)
+		return -ENOMEM;
+	w->fixed_base = base;
+	w->fixed_obj = obj_size;
+	w->fixed_count = count;
+	return 0;
+}
+
 void lk_worker_done(struct lk_worker *w)
 {
 	lk_ring_free(w->ring);
@@ -97,8 +110,10 @@ void lk_worker_done(struct lk_worker *w)
 	w->wake_fd = -1;
 	free(w->conns);
 	free(w->_free);
+	free(w->_fixed_reg);
 	w->conns = NULL;
 	w->_free = NULL;
+	w->_fixed_reg = NULL;
 }
 
 unsigned lk_worker_timerq(struct lk_worker *w, uint64_t duration_ms)
@@ -140,6 +155,9 @@ int lk_worker_setup(struct lk_worker *w)
 		snprintf(w->init_err, sizeof(w->init_err), "eventfd: %s", strerror(-rc));
 		return rc;
 	}
+	/* Without registered buffers the copying send serves: not fatal. */
+	if (w->fixed_count != 0 && lk_ring_fixed_sparse(w->ring, w->fixed_count) < 0)
+		w->fixed_count = 0;
 	rc = arm_wake(w);
 	if (rc == 0 && w->listen_fd >= 0)
 		rc = arm_accept(w);
@@ -284,11 +302,39 @@ int lk_conn_recv(struct lk_conn *c, unsigned side, void *buf, unsigned len)
 	return conn_queued(c, side, lk_ring_recv(c->w->ring, side_fd(c, side), buf, len, ud));
 }
 
+/* fixed_index returns the registered-buffer slot holding [buf, buf+len),
+ * registering it on first use, or -1 when the send should copy. */
+static int fixed_index(struct lk_worker *w, const void *buf, unsigned len)
+{
+	const char *p = buf;
+
+	if (w->fixed_count == 0 || len < LK_ZC_MIN || p < w->fixed_base ||
+	    p >= w->fixed_base + w->fixed_obj * w->fixed_count)
+		return -1;
+	size_t i = (size_t)(p - w->fixed_base) / w->fixed_obj;
+	if (p + len > w->fixed_base + (i + 1) * w->fixed_obj)
+		return -1;
+	if (!w->_fixed_reg[i]) {
+		if (lk_ring_fixed_set(w->ring, (unsigned)i, w->fixed_base + i * w->fixed_obj,
+				      w->fixed_obj) < 0)
+			return -1;
+		w->_fixed_reg[i] = 1;
+	}
+	return (int)i;
+}
+
 int lk_conn_send(struct lk_conn *c, unsigned side, const void *buf, unsigned len)
 {
 	uint64_t ud = ud_make(LK_OP_SEND, c->_idx, c->_gen, conn_aux(c, side, 0));
+	struct lk_worker *w = c->w;
+	int idx = side == LK_AUX_CLI ? fixed_index(w, buf, len) : -1;
 
-	return conn_queued(c, side, lk_ring_send(c->w->ring, side_fd(c, side), buf, len, ud));
+	if (idx >= 0) {
+		w->stats.zc_sends++;
+		return conn_queued(c, side, lk_ring_send_zc_fixed(w->ring, side_fd(c, side), buf, len,
+								   (unsigned)idx, ud));
+	}
+	return conn_queued(c, side, lk_ring_send(w->ring, side_fd(c, side), buf, len, ud));
 }
 
 int lk_conn_connect(struct lk_conn *c, const struct sockaddr *sa, socklen_t len)
@@ -444,6 +490,18 @@ void lk_worker_dispatch(struct lk_worker *w, const struct lk_cqe *cqe)
 		if (cqe->flags & LK_CQE_F_BUFFER)
 			lk_worker_pbuf_put(w, aux, cqe->flags);
 		return;
+	}
+	/* A zero-copy send completes twice: the result (with MORE), then the
+	 * notification that the buffer is free. The protocol sees one send
+	 * completion, at the notification, carrying the result. */
+	struct lk_cqe zc;
+	if (ud_op(cqe->user_data) == LK_OP_SEND && (cqe->flags & (LK_CQE_F_MORE | LK_CQE_F_NOTIF))) {
+		if (cqe->flags & LK_CQE_F_MORE) {
+			c->_zc_res = cqe->res;
+			return;
+		}
+		zc = (struct lk_cqe){ .user_data = cqe->user_data, .res = c->_zc_res, .flags = 0 };
+		cqe = &zc;
 	}
 	if (!(cqe->flags & LK_CQE_F_MORE)) {
 		LK_ASSERT(c->_inflight > 0);

@@ -70,6 +70,7 @@ struct lk_conn {
 	uint32_t _idx;       /* slot index, constant */
 	uint16_t _inflight;  /* queued SQEs not yet finally completed */
 	uint16_t up_inflight; /* of those, the ones on up_fd */
+	int32_t _zc_res;     /* result of a zero-copy send awaiting its notification */
 	uint32_t flags;
 	uint8_t state;       /* enum lk_conn_state of the protocol layer */
 	uint8_t op_tag;      /* tag (0-7) put in the aux of the ops queued next */
@@ -109,6 +110,7 @@ struct lk_worker_stats {
 	uint64_t enobufs;
 	uint64_t sq_full;
 	uint64_t forced_closes; /* conns still open at the shutdown deadline */
+	uint64_t zc_sends;      /* sends from registered buffers, zero-copy */
 };
 
 struct lk_worker {
@@ -133,6 +135,12 @@ struct lk_worker {
 	bool stopping;
 	uint64_t stop_deadline_ms;
 	uint64_t shutdown_timeout_ms;
+	/* Registered-buffer region (the TLS output pool): count objects of
+	 * obj_size bytes from base, each registered on first send from it. */
+	char *fixed_base;
+	size_t fixed_obj;
+	uint32_t fixed_count;
+	uint8_t *_fixed_reg;        /* one byte per object: registered */
 	unsigned ring_entries;
 	unsigned pbuf_count;
 	unsigned pbuf_size;
@@ -179,7 +187,9 @@ bool lk_conn_is_closing(const struct lk_conn *c);
 
 /* The operations below queue one SQE for c and count it in flight; they
  * return 0 or -EBUSY (submission queue full). Buffers are borrowed until the
- * completion. side is LK_AUX_CLI or LK_AUX_UP and picks c->fd or c->up_fd. */
+ * completion. side is LK_AUX_CLI or LK_AUX_UP and picks c->fd or c->up_fd.
+ * A send from the worker's fixed region goes out zero-copy; the protocol
+ * still sees one completion, delivered when the kernel released the buffer. */
 int lk_conn_recv_pbuf(struct lk_conn *c, unsigned side, uint16_t bgid);
 int lk_conn_recv(struct lk_conn *c, unsigned side, void *buf, unsigned len);
 int lk_conn_send(struct lk_conn *c, unsigned side, const void *buf, unsigned len);
@@ -201,6 +211,13 @@ int lk_conn_cancel_op(struct lk_conn *c, enum lk_op op, uint8_t aux);
  * lk_worker_pbuf_put). */
 void *lk_worker_pbuf(struct lk_worker *w, uint8_t aux, uint32_t cqe_flags);
 void lk_worker_pbuf_put(struct lk_worker *w, uint8_t aux, uint32_t cqe_flags);
+
+/* lk_worker_fixed_region makes sends of at least LK_ZC_MIN bytes from
+ * inside [base, base + count * obj_size) to a client socket go out as
+ * zero-copy sends from registered buffers; call before the worker runs.
+ * Each object is registered (pinned) the first time it is sent from. */
+int lk_worker_fixed_region(struct lk_worker *w, void *base, size_t obj_size, uint32_t count);
+#define LK_ZC_MIN 8192 /* below this, the notification costs more than the copy */
 
 /* lk_worker_timerq registers a timer queue of duration_ms and returns its
  * index (call before the worker runs). */

@@ -138,6 +138,10 @@ static int init_workers(struct lk_server *s, char *err, size_t err_len)
 			rc = lk_pool_init(&sw->tls_in_pool, "tls-in", LK_TLS_IN_MAX, n_ctx);
 		if (rc == 0 && s->tls != NULL)
 			rc = lk_pool_init(&sw->tls_out_pool, "tls-out", LK_TLS_OUT_BUF, n_ctx);
+		/* TLS ciphertext leaves from registered buffers, without a copy. */
+		if (rc == 0 && s->tls != NULL)
+			rc = lk_worker_fixed_region(&sw->w, lk_pool_base(&sw->tls_out_pool), sw->tls_out_pool.obj_size,
+						    sw->tls_out_pool.capacity);
 		if (rc < 0) {
 			snprintf(err, err_len, "MAX_CONNECTIONS: cannot reserve %u connections: %s", per,
 				 strerror(-rc));
@@ -278,6 +282,7 @@ void lk_server_stats_sum(const struct lk_server *s, struct lk_server_stats *out)
 		out->handshake_timeouts += sws[i].stats.handshake_timeouts;
 		out->tls_errors += sws[i].stats.tls_errors;
 		out->ctx_exhausted += sws[i].stats.ctx_exhausted;
+		out->zc_sends += sws[i].w.stats.zc_sends;
 		out->proxied += sws[i].stats.proxied;
 		out->upstream_errors += sws[i].stats.upstream_errors;
 		out->limited += sws[i].stats.limited;

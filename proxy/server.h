@@ -30,6 +30,7 @@ struct lk_server_stats {
 	uint64_t pool_reused;
 	uint64_t bytes_u2c;
 	uint64_t bytes_c2u;
+	uint64_t zc_sends; /* TLS output sent zero-copy from registered buffers */
 };
 
 struct lk_server {

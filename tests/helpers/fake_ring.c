@@ -89,6 +89,22 @@ int lk_ring_send(struct lk_ring *r, int fd, const void *buf, unsigned len, uint6
 	return record(r, LK_FAKE_SEND, fd, ud, buf, len);
 }
 
+int lk_ring_send_zc_fixed(struct lk_ring *r, int fd, const void *buf, unsigned len,
+			  unsigned index, uint64_t ud)
+{
+	return record(r, LK_FAKE_SEND_ZC, fd, ud, buf, len);
+}
+
+int lk_ring_fixed_sparse(struct lk_ring *r, unsigned n)
+{
+	return 0;
+}
+
+int lk_ring_fixed_set(struct lk_ring *r, unsigned index, void *addr, size_t len)
+{
+	return 0;
+}
+
 int lk_ring_connect(struct lk_ring *r, int fd, const struct sockaddr *sa, socklen_t len, uint64_t ud)
 {
 	return record(r, LK_FAKE_CONNECT, fd, ud, sa, len);

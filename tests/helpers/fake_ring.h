@@ -21,7 +21,8 @@ enum lk_fake_op {
 	LK_FAKE_CANCEL_FD,
 	LK_FAKE_POLL,
 	LK_FAKE_SPLICE,
-	LK_FAKE_CANCEL_UD
+	LK_FAKE_CANCEL_UD,
+	LK_FAKE_SEND_ZC
 };
 
 struct lk_fake_sqe {

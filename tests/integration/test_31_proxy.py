@@ -798,6 +798,23 @@ class BigBodiesTLS(BigBodies):
     download_blocks = 256
     upload_mib = 64
 
+    def test_zz_tls_output_leaves_zero_copy(self):
+        # Named to run last in the class: it stops the shared agent to read
+        # the counters of its "lookout stopped" line.
+        c = self.conn(60)
+        c.send_request("GET", "/v1.41/images/get?names=busybox%3Alatest", self.auth())
+        st, hd, _ = lk.read_head(c, 60)
+        self.assertEqual(st, 200, hd)
+        want = direct("GET", "/v1.41/images/get?names=busybox%3Alatest").body
+        got = bytearray()
+        lk.BodyReader(c, hd, status=st).read_all(timeout=120, sink=got.extend)
+        self.assertEqual(bytes(got), want)
+        self.assertEqual(self.agent.stop(), 0)
+        done = [r for r in self.agent.records() if r.get("msg") == "lookout stopped"]
+        self.assertEqual(len(done), 1, self.agent.dump())
+        lk.log("TLS: %d zero-copy sends from registered buffers" % done[0]["zc_sends"])
+        self.assertGreater(done[0]["zc_sends"], 0, "TLS output never left from registered buffers")
+
     @classmethod
     def setUpClass(cls):
         cls.certs = lk.make_certs(os.path.join(tempfile.mkdtemp(prefix="lk31-certs-"), "c"))
