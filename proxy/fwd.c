@@ -542,7 +542,7 @@ static void start_relays(struct lk_conn *c)
 		lk_relay_init(&xf->c2u, LK_RELAY_EOF, 0, false);
 		xf->flags &= ~XF_C2U_DONE;
 		start_c2u(c);
-		if (c->xfer == NULL)
+		if (lk_conn_is_closing(c))
 			return;
 	}
 	/* A stream keeps no request context unless pipelined bytes wait in it. */
@@ -554,7 +554,8 @@ static void start_relays(struct lk_conn *c)
 	}
 	if (xf->flags & XF_C2U_DONE)
 		watch_hangup(c);
-	relay_event(c, true, lk_relay_u2c(c, &xf->u2c, LK_OP_NONE, 0, 0, 0));
+	if (!lk_conn_is_closing(c))
+		relay_event(c, true, lk_relay_u2c(c, &xf->u2c, LK_OP_NONE, 0, 0, 0));
 }
 
 static void cli_head_sent(struct lk_conn *c)

@@ -142,6 +142,10 @@ static enum lk_relay_ev u2c_copy(struct lk_conn *c, struct lk_relay_dir *d, enum
 
 static enum lk_relay_ev u2c_splice_pump(struct lk_conn *c, struct lk_relay_dir *d)
 {
+	/* A client that reads slowly fills its socket: wait for POLLOUT instead
+	 * of re-issuing a splice that would fail again at once. */
+	if (d->pipe_fill > 0 && d->cli_full)
+		return queued(d, lk_conn_poll(c, LK_AUX_CLI, POLLOUT, LK_TAG_U2C));
 	if (d->pipe_fill > 0)
 		return queued(d, lk_conn_splice(c, LK_AUX_CLI, d->pipe_fill));
 	if (d->eof)
@@ -160,6 +164,10 @@ static enum lk_relay_ev u2c_splice(struct lk_conn *c, struct lk_relay_dir *d, en
 	if (op == LK_OP_POLL) {
 		if (res < 0)
 			return LK_RELAY_FAIL;
+		if (LK_AUX_SIDE(aux) == LK_AUX_CLI) {
+			d->cli_full = false; /* POLLOUT (or an error the splice will report) */
+			return u2c_splice_pump(c, d);
+		}
 		return queued(d, lk_conn_splice(c, LK_AUX_UP, LK_RELAY_SPLICE_CHUNK));
 	}
 	if (op == LK_OP_SPLICE && LK_AUX_SIDE(aux) == LK_AUX_UP) {
@@ -178,6 +186,7 @@ static enum lk_relay_ev u2c_splice(struct lk_conn *c, struct lk_relay_dir *d, en
 			return LK_RELAY_FAIL;
 		if (res > 0)
 			d->pipe_fill -= (uint32_t)res;
+		d->cli_full = res == -EAGAIN;
 	}
 	return u2c_splice_pump(c, d);
 }

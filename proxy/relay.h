@@ -49,6 +49,7 @@ struct lk_relay_dir {
 	bool eof;           /* the source ended (or the framing did) */
 	bool excess;        /* the source sent bytes past the framed body */
 	bool full_splice;   /* the last splice filled a chunk: more is likely ready */
+	bool cli_full;      /* the client's socket refused the last splice: wait for POLLOUT */
 	bool shut;          /* client -> Docker: SHUT_WR queued after EOF */
 	uint8_t aux;        /* of the held provided buffer */
 	uint32_t cqe_flags; /* of the held provided buffer */

@@ -672,6 +672,59 @@ class Streaming(Base):
         lk.log("upstream closed %.3fs after the client disconnected" % (time.monotonic() - t0))
 
 
+def agent_cpu_seconds(pid):
+    """utime + stime of the agent process, from /proc."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class SlowReader(Base):
+    """A client that reads a fast stream slowly must cost the agent (almost)
+    nothing while it waits: the relay sleeps on POLLOUT / the send, it does
+    not re-issue a refused splice in a loop (which burned half a core)."""
+    relay_mode = "auto"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.agent_env = {"RELAY_MODE": cls.relay_mode, "WORKERS": "1"}
+        super().setUpClass()
+
+    def test_stalled_reader_costs_no_cpu(self):
+        name = unique("lk31-fast")
+        st, js = dapi("POST", "/containers/create?name=" + name,
+                      {"Image": "busybox:latest", "Cmd": ["yes", "x" * 70]})
+        self.assertEqual(st, 201, js)
+        cid = js["Id"]
+        self.addCleanup(dapi, "DELETE", "/containers/%s?force=1" % cid)
+        self.assertEqual(dapi("POST", "/containers/%s/start" % cid)[0], 204)
+        s = socket.create_connection(("127.0.0.1", self.agent.port), timeout=30)
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(("GET /v1.41/containers/%s/logs?follow=1&stdout=1 HTTP/1.1\r\nHost: x\r\n"
+                   "X-Lookout-Token: %s\r\n\r\n" % (cid, self.agent.token)).encode())
+        self.assertTrue(s.recv(64).startswith(b"HTTP/1.1 200"))
+        # Let the pipe and both socket buffers fill, then sample while
+        # reading 1 KiB every 50 ms for 3 s (wall clock), ~60 KiB in all.
+        got, t_end = 0, time.monotonic() + 1.0
+        while time.monotonic() < t_end:
+            got += len(s.recv(1024))
+            time.sleep(0.05)
+        c0, t0 = agent_cpu_seconds(self.agent.pid), time.monotonic()
+        while time.monotonic() - t0 < 3.0:
+            got += len(s.recv(1024))
+            time.sleep(0.05)
+        used = agent_cpu_seconds(self.agent.pid) - c0
+        lk.log("%s: stalled reader got %d bytes; agent used %.2fs CPU in 3s" % (
+            self.__class__.__name__, got, used))
+        self.assertGreater(got, 0)
+        self.assertLess(used, 0.5, "the relay spins while the client is slow")
+
+
+class SlowReaderCopyRelay(SlowReader):
+    relay_mode = "copy"
+
+
 class StreamLimit(Base):
     agent_env = {"MAX_STREAMS": "2"}
 
