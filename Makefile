@@ -5,9 +5,13 @@ MAKEFLAGS += --no-print-directory
 BUILD_ASAN := build/asan
 BUILD_REL  := build/release
 BUILD_FUZZ := build/fuzz
+BUILD_TSAN := build/tsan
+# Unit tests of state shared across threads, also run under ThreadSanitizer.
+TSAN_TESTS := $(foreach t,test_verifier test_log test_shtab test_registry test_audit,\
+	$(if $(wildcard tests/unit/$(t).c),$(t)))
 CTEST_ARGS ?=
 
-.PHONY: all deps build release run test unit integration fuzz checksrc bench clean
+.PHONY: all deps build release run test unit integration fuzz tsan checksrc bench clean
 
 all: release
 
@@ -30,6 +34,7 @@ test: deps checksrc
 		-DLK_WERROR=ON >/dev/null
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
 	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory tsan
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
@@ -46,6 +51,12 @@ fuzz: deps
 		cmake --build $(BUILD_FUZZ) -j $(JOBS) && \
 		ctest --test-dir $(BUILD_FUZZ) --output-on-failure -L fuzz; \
 	else echo "fuzz: clang not found, skipping the fuzz smoke"; fi
+
+tsan: deps
+	@cmake -S . -B $(BUILD_TSAN) -DCMAKE_BUILD_TYPE=Debug -DLK_TSAN=ON -DLK_WERROR=ON >/dev/null
+	@cmake --build $(BUILD_TSAN) -j $(JOBS) --target $(TSAN_TESTS)
+	@TSAN_OPTIONS=halt_on_error=1 ctest --test-dir $(BUILD_TSAN) --output-on-failure -L tsan \
+		-R '^unit/($(subst $(eval) ,|,$(strip $(TSAN_TESTS))))$$'
 
 checksrc:
 	@scripts/checksrc
