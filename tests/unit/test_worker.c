@@ -3,6 +3,7 @@
  * results, and the queued operations are inspected. */
 #include <sys/socket.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,6 +35,8 @@ static int setup(void **state)
 	struct fixture *fx = calloc(1, sizeof(*fx));
 
 	fx->cfg.request_timeout_s = 30;
+	fx->cfg.max_streams = 4;
+	fx->cfg.max_hijacks = 4;
 	fx->cfg.docker_socket = (char *)"/nonexistent/docker.sock";
 	fx->srv.cfg = &fx->cfg;
 	fx->srv.docker_sa.sun_family = AF_UNIX;
@@ -360,6 +363,98 @@ static void test_stop_closes_idle(void **state)
 	assert_non_null(lk_fake_ring_find(w->ring, LK_FAKE_CANCEL_FD, fx->listen_fd));
 }
 
+/* op_after returns the first recorded op of kind op on fd at or after
+ * index from, or NULL. */
+static struct lk_fake_sqe *op_after(struct fixture *fx, unsigned from, enum lk_fake_op op, int fd)
+{
+	for (unsigned i = from; i < fx->f->n_sqes; i++)
+		if (fx->f->sqes[i].op == op && fx->f->sqes[i].fd == fd)
+			return &fx->f->sqes[i];
+	return NULL;
+}
+
+/* complete injects res for sqe and runs one loop turn. */
+static void complete(struct fixture *fx, struct lk_fake_sqe *sqe, int res, uint32_t flags)
+{
+	assert_non_null(sqe);
+	lk_fake_ring_cqe(fx->sw.w.ring, sqe->ud, res, flags);
+	lk_worker_turn(&fx->sw.w, 0);
+}
+
+static void test_stream_splice_relay(void **state)
+{
+	struct fixture *fx = *state;
+	struct lk_worker *w = &fx->sw.w;
+	struct lk_conn *c = accept_client(fx);
+	unsigned len;
+
+	feed(fx, c, "GET /v1.41/containers/x/logs?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(c->state, LK_CS_PROXY);
+	int up = c->up_fd;
+	complete(fx, lk_fake_ring_find(w->ring, LK_FAKE_CONNECT, up), 0, 0);
+	/* Streams ask Docker to close after the body: its EOF ends it. */
+	const char *head = complete_send(fx, up, &len);
+	assert_non_null(memmem(head, len, "Connection: close\r\n", 19));
+	struct lk_fake_sqe *rv = lk_fake_ring_find(w->ring, LK_FAKE_RECV, up);
+	static const char resp[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+	memcpy((void *)rv->buf, resp, sizeof(resp) - 1);
+	complete(fx, rv, sizeof(resp) - 1, 0);
+	const char *out = complete_send(fx, c->fd, &len);
+	assert_memory_equal(out, "HTTP/1.1 200 OK\r\n", 17);
+	assert_int_equal(c->state, LK_CS_RELAY);
+	/* A stream keeps no request context, and watches for a hang-up. */
+	assert_null(c->ctx);
+	assert_int_equal(fx->sw.ctx_pool.in_use, 0);
+	unsigned mark = fx->f->n_sqes;
+	struct lk_fake_sqe *hup = NULL;
+	for (unsigned i = 0; i < mark; i++)
+		if (fx->f->sqes[i].op == LK_FAKE_POLL && fx->f->sqes[i].fd == c->fd)
+			hup = &fx->f->sqes[i];
+	assert_non_null(hup);
+	/* Docker -> client: POLLIN first, never a splice on an idle socket. */
+	struct lk_fake_sqe *pin = lk_fake_ring_find(w->ring, LK_FAKE_POLL, up);
+	assert_non_null(pin);
+	assert_null(lk_fake_ring_find(w->ring, LK_FAKE_SPLICE, up));
+	complete(fx, pin, POLLIN, 0);
+	struct lk_fake_sqe *sp_in = op_after(fx, mark, LK_FAKE_SPLICE, up);
+	assert_non_null(sp_in);
+	assert_int_equal(sp_in->fd_out, c->pipe_w);
+	mark = fx->f->n_sqes;
+	complete(fx, sp_in, 100, 0);
+	struct lk_fake_sqe *sp_out = op_after(fx, mark, LK_FAKE_SPLICE, c->pipe_r);
+	assert_non_null(sp_out);
+	assert_int_equal(sp_out->fd_out, c->fd);
+	assert_int_equal(sp_out->len, 100);
+	/* The client's socket is full: wait for POLLOUT, do not spin. */
+	mark = fx->f->n_sqes;
+	complete(fx, sp_out, -EAGAIN, 0);
+	assert_null(op_after(fx, mark, LK_FAKE_SPLICE, c->pipe_r));
+	struct lk_fake_sqe *pout = op_after(fx, mark, LK_FAKE_POLL, c->fd);
+	assert_non_null(pout);
+	assert_int_equal(pout->len, POLLOUT);
+	mark = fx->f->n_sqes;
+	complete(fx, pout, POLLOUT, 0);
+	sp_out = op_after(fx, mark, LK_FAKE_SPLICE, c->pipe_r);
+	mark = fx->f->n_sqes;
+	complete(fx, sp_out, 100, 0);
+	/* Less than a full chunk came: poll again before the next splice. */
+	pin = op_after(fx, mark, LK_FAKE_POLL, up);
+	assert_non_null(pin);
+	mark = fx->f->n_sqes;
+	complete(fx, pin, POLLIN, 0);
+	/* Docker's EOF ends the stream; the connection goes back to waiting for
+	 * the next request and the hang-up watch is cancelled. */
+	complete(fx, op_after(fx, mark, LK_FAKE_SPLICE, up), 0, 0);
+	assert_int_equal(c->state, LK_CS_READ_HEAD);
+	assert_null(c->xfer);
+	assert_int_equal(fx->sw.xfer_pool.in_use, 0);
+	assert_int_equal(c->up_fd, -1);
+	bool cancelled = false;
+	for (unsigned i = mark; i < fx->f->n_sqes; i++)
+		cancelled |= fx->f->sqes[i].op == LK_FAKE_CANCEL_UD && fx->f->sqes[i].target == hup->ud;
+	assert_true(cancelled);
+}
+
 /* A bare worker with recording ops, for core behaviour below the session. */
 static struct {
 	unsigned calls;
@@ -451,6 +546,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sq_full_closes_conn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_closes_idle, setup, teardown),
 		cmocka_unit_test(test_zero_copy_send_completes_once_at_notification),
+		cmocka_unit_test_setup_teardown(test_stream_splice_relay, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
