@@ -562,18 +562,6 @@ static void *writer_main(void *arg)
 
 /* ---- lifecycle --------------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4))) static void errf(char *err, size_t err_len,
-						       const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err_len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
-
 /* open_sink sets a's fd, own_fd, path and chunked for sink. */
 static int open_sink(struct lk_audit *a, const char *sink, char *err, size_t err_len)
 {
@@ -586,14 +574,14 @@ static int open_sink(struct lk_audit *a, const char *sink, char *err, size_t err
 	} else {
 		a->path = strdup(sink);
 		if (a->path == NULL) {
-			errf(err, err_len, "AUDIT_LOG: out of memory");
+			lk_errf(err, err_len, "AUDIT_LOG: out of memory");
 			return -ENOMEM;
 		}
 		a->fd = open(sink, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
 		if (a->fd == -1) {
 			int e = errno;
 
-			errf(err, err_len, "AUDIT_LOG: cannot open %s: %s", sink,
+			lk_errf(err, err_len, "AUDIT_LOG: cannot open %s: %s", sink,
 			     strerror_r(e, ebuf, sizeof(ebuf)));
 			return -e;
 		}
@@ -642,12 +630,12 @@ struct lk_audit *lk_audit_new(const char *sink, unsigned n_producers, size_t rin
 	if (sink == NULL || sink[0] == '\0')
 		return NULL;
 	if (n_producers == 0 || n_producers > LK_AUDIT_PRODUCERS_MAX) {
-		errf(err, err_len, "AUDIT_LOG: %u producers, want 1..%d", n_producers,
+		lk_errf(err, err_len, "AUDIT_LOG: %u producers, want 1..%d", n_producers,
 		     LK_AUDIT_PRODUCERS_MAX);
 		return NULL;
 	}
 	if (want > LK_AUDIT_RING_MAX) {
-		errf(err, err_len, "AUDIT_LOG: ring of %zu bytes, want at most %u", want,
+		lk_errf(err, err_len, "AUDIT_LOG: ring of %zu bytes, want at most %u", want,
 		     LK_AUDIT_RING_MAX);
 		return NULL;
 	}
@@ -660,7 +648,7 @@ struct lk_audit *lk_audit_new(const char *sink, unsigned n_producers, size_t rin
 	if (a->efd == -1) {
 		char ebuf[128];
 
-		errf(err, err_len, "AUDIT_LOG: eventfd: %s", strerror_r(errno, ebuf, sizeof(ebuf)));
+		lk_errf(err, err_len, "AUDIT_LOG: eventfd: %s", strerror_r(errno, ebuf, sizeof(ebuf)));
 		goto out_free;
 	}
 	if (alloc_rings(a, n_producers, ring_size_for(want)) != 0)
@@ -670,7 +658,7 @@ struct lk_audit *lk_audit_new(const char *sink, unsigned n_producers, size_t rin
 	return a;
 
 out_nomem:
-	errf(err, err_len, "AUDIT_LOG: out of memory");
+	lk_errf(err, err_len, "AUDIT_LOG: out of memory");
 out_free:
 	lk_audit_free(a);
 	return NULL;

@@ -44,15 +44,14 @@ struct span {
 	size_t n;
 };
 
+/* errf sets err and returns -EINVAL, for "return errf(...)" in parsers. */
 __attribute__((format(printf, 3, 4))) static int errf(char *err, size_t err_len, const char *fmt,
 						      ...)
 {
 	va_list ap;
 
-	if (err == NULL || err_len == 0)
-		return -EINVAL;
 	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
+	lk_verrf(err, err_len, fmt, ap);
 	va_end(ap);
 	return -EINVAL;
 }

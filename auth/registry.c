@@ -20,6 +20,7 @@
 #include "auth/registry.h"
 #include "core/crypto.h"
 #include "core/dbg.h"
+#include "core/err.h"
 
 #define PATH_SHOW_MAX 256 /* bytes of the path echoed into an error */
 #define CACHE_LINE    64
@@ -51,18 +52,6 @@ struct lk_registry_cell {
 };
 
 LK_STATIC_ASSERT(sizeof(struct reader_slot) == CACHE_LINE, "one reader slot per cache line");
-
-__attribute__((format(printf, 3, 4))) static void errf(char *err, size_t err_len, const char *fmt,
-						       ...)
-{
-	va_list ap;
-
-	if (err == NULL || err_len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
 
 /* show_path copies path for an error message with control bytes and quotes
  * replaced by '?', so a hostile file name cannot forge log lines. */
@@ -210,26 +199,26 @@ static int load_lines(struct line_reader *lr, struct lk_registry *r, const char 
 		if (rc == -ENOENT)
 			continue;
 		if (rc != 0) {
-			errf(err, err_len, "authorized_keys \"%s\" line %u: %s", qpath, line, why);
+			lk_errf(err, err_len, "authorized_keys \"%s\" line %u: %s", qpath, line, why);
 			return rc;
 		}
 		rc = push(r, &k, line);
 		if (rc == -E2BIG)
-			errf(err, err_len, "authorized_keys \"%s\" line %u: more than %d keys",
+			lk_errf(err, err_len, "authorized_keys \"%s\" line %u: more than %d keys",
 			     qpath, line, LK_REGISTRY_KEYS_MAX);
 		else if (rc != 0)
-			errf(err, err_len, "authorized_keys \"%s\": out of memory", qpath);
+			lk_errf(err, err_len, "authorized_keys \"%s\": out of memory", qpath);
 		if (rc != 0)
 			return rc;
 	}
 	if (rc == -E2BIG)
-		errf(err, err_len, "authorized_keys \"%s\" line %u: line longer than %d bytes",
+		lk_errf(err, err_len, "authorized_keys \"%s\" line %u: line longer than %d bytes",
 		     qpath, line + 1, LK_KEYS_LINE_MAX - 1);
 	else if (rc == -EFBIG)
-		errf(err, err_len, "authorized_keys \"%s\" is larger than %u bytes", qpath,
+		lk_errf(err, err_len, "authorized_keys \"%s\" is larger than %u bytes", qpath,
 		     LK_REGISTRY_FILE_MAX);
 	else if (rc != 0)
-		errf(err, err_len, "reading authorized_keys \"%s\": %s", qpath, strerror(-rc));
+		lk_errf(err, err_len, "reading authorized_keys \"%s\": %s", qpath, strerror(-rc));
 	return rc;
 }
 
@@ -246,7 +235,7 @@ struct lk_registry *lk_registry_load(const char *path, char *err, size_t err_len
 	r = calloc(1, sizeof(*r));
 	lr.buf = malloc(LK_KEYS_LINE_MAX);
 	if (r == NULL || lr.buf == NULL) {
-		errf(err, err_len, "loading authorized_keys \"%s\": out of memory", qpath);
+		lk_errf(err, err_len, "loading authorized_keys \"%s\": out of memory", qpath);
 		goto out_free;
 	}
 	rc = lk_keys_open_credential(path, LK_KEYS_CRED_AUTHORIZED_KEYS, &lr.fd, err, err_len);

@@ -4,6 +4,8 @@
 #ifndef LK_CMD_CMD_H
 #define LK_CMD_CMD_H
 
+#include <stddef.h>
+
 /* lk_cmd_serve runs the agent until SIGTERM/SIGINT (cmd/serve.c). */
 int lk_cmd_serve(int argc, char **argv);
 /* lk_cmd_hash_token reads a token from stdin and prints its Argon2id PHC
@@ -16,5 +18,9 @@ int lk_cmd_keygen(int argc, char **argv);
 int lk_cmd_version(int argc, char **argv);
 /* lk_cmd_healthcheck probes the local health endpoint (cmd/healthcheck.c). */
 int lk_cmd_healthcheck(int argc, char **argv);
+
+/* lk__cmd_write_all writes s[0..n) to fd (blocking), riding out short
+ * writes and EINTR. Returns 0 or -errno. */
+int lk__cmd_write_all(int fd, const char *s, size_t n);
 
 #endif /* LK_CMD_CMD_H */

@@ -26,21 +26,6 @@ static const char usage_text[] =
 	"prints its Argon2id PHC string (m=19456, t=2, p=1) for TOKEN_HASH.\n"
 	"Example: printf '%s' \"$TOKEN\" | lookout hash-token\n";
 
-static int write_all(int fd, const char *s, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w == -1)
-			return -errno;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* fail prints "<prefix><detail>\n" on stderr and returns exit status 1. */
 static int fail(const char *prefix, const char *detail)
 {
@@ -48,7 +33,7 @@ static int fail(const char *prefix, const char *detail)
 	int n = snprintf(line, sizeof(line), "%s%s\n", prefix, detail);
 
 	if (n > 0)
-		(void)write_all(STDERR_FILENO, line, LK_MIN((size_t)n, sizeof(line) - 1));
+		(void)lk__cmd_write_all(STDERR_FILENO, line, LK_MIN((size_t)n, sizeof(line) - 1));
 	return 1;
 }
 
@@ -122,7 +107,7 @@ static int hash_stdin(char *buf, size_t cap)
 	size_t w;
 	int rc;
 
-	(void)write_all(STDERR_FILENO, "Enter token: ", 13);
+	(void)lk__cmd_write_all(STDERR_FILENO, "Enter token: ", 13);
 	len = read_line(STDIN_FILENO, buf, cap);
 	if (len == -ENODATA)
 		return fail("no input provided", "");
@@ -143,7 +128,7 @@ static int hash_stdin(char *buf, size_t cap)
 		return fail("hash-token: ", strerror_r(-rc, es, sizeof(es)));
 	w = strlen(phc);
 	phc[w++] = '\n';
-	return write_all(STDOUT_FILENO, phc, w) == 0 ? 0 : 1;
+	return lk__cmd_write_all(STDOUT_FILENO, phc, w) == 0 ? 0 : 1;
 }
 
 int lk_cmd_hash_token(int argc, char **argv)
@@ -155,11 +140,11 @@ int lk_cmd_hash_token(int argc, char **argv)
 		const char *a = argv[i];
 
 		if (strcmp(a, "-h") == 0 || strcmp(a, "-help") == 0 || strcmp(a, "--help") == 0) {
-			rc = write_all(STDOUT_FILENO, usage_text, sizeof(usage_text) - 1);
+			rc = lk__cmd_write_all(STDOUT_FILENO, usage_text, sizeof(usage_text) - 1);
 			return rc == 0 ? 0 : 1;
 		}
 		fail("hash-token: unexpected argument: ", a);
-		(void)write_all(STDERR_FILENO, usage_text, sizeof(usage_text) - 1);
+		(void)lk__cmd_write_all(STDERR_FILENO, usage_text, sizeof(usage_text) - 1);
 		return EXIT_USAGE;
 	}
 	status = hash_stdin(buf, sizeof(buf));

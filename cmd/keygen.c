@@ -42,26 +42,9 @@ struct keygen_opts {
 	bool help;
 };
 
-/* write_all writes s[0..n) to fd, riding out short writes and EINTR.
- * Returns 0 or -errno. */
-static int write_all(int fd, const char *s, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w == -1)
-			return -errno;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int write_str(int fd, const char *s)
 {
-	return write_all(fd, s, strlen(s));
+	return lk__cmd_write_all(fd, s, strlen(s));
 }
 
 /* fail_msg prints "keygen: <msg>" on stderr and returns exit status 1. */
@@ -71,7 +54,7 @@ static int fail_msg(const char *msg)
 	int n = snprintf(line, sizeof(line), "keygen: %s\n", msg);
 
 	if (n > 0)
-		(void)write_all(STDERR_FILENO, line, LK_MIN((size_t)n, sizeof(line) - 1));
+		(void)lk__cmd_write_all(STDERR_FILENO, line, LK_MIN((size_t)n, sizeof(line) - 1));
 	return 1;
 }
 
@@ -82,7 +65,7 @@ static int bad_usage(const char *what, const char *arg)
 	int n = snprintf(line, sizeof(line), "%s%s\n", what, arg);
 
 	if (n > 0)
-		(void)write_all(STDERR_FILENO, line, LK_MIN((size_t)n, sizeof(line) - 1));
+		(void)lk__cmd_write_all(STDERR_FILENO, line, LK_MIN((size_t)n, sizeof(line) - 1));
 	(void)write_str(STDERR_FILENO, usage_text);
 	return EXIT_USAGE;
 }
@@ -158,7 +141,7 @@ static int print_line(const uint8_t pub[LK_ED25519_PUB_LEN], const char *comment
 		return fail_msg("comment longer than 1024 bytes");
 	n = strlen(line);
 	line[n++] = '\n';
-	if (write_str(STDERR_FILENO, header) != 0 || write_all(STDOUT_FILENO, line, n) != 0)
+	if (write_str(STDERR_FILENO, header) != 0 || lk__cmd_write_all(STDOUT_FILENO, line, n) != 0)
 		return fail_msg("writing output failed");
 	return 0;
 }

@@ -16,4 +16,14 @@
  * values through: rc = LK_NERRNO(close(fd)). */
 #define LK_NERRNO(expr) ({ long lk__r = (long)(expr); lk__r == -1 ? -errno : (int)lk__r; })
 
+#include <stdarg.h>
+#include <stddef.h>
+
+/* lk_errf formats a message into err (err_len bytes, always terminated);
+ * nothing happens when err is NULL or err_len is 0. For the "char *err,
+ * size_t err_len" out-parameters of start-up and loader functions. */
+__attribute__((format(printf, 3, 4))) void lk_errf(char *err, size_t err_len, const char *fmt, ...);
+/* lk_verrf is lk_errf with a va_list. */
+void lk_verrf(char *err, size_t err_len, const char *fmt, va_list ap);
+
 #endif /* LK_CORE_ERR_H */

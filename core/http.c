@@ -1134,13 +1134,11 @@ void lk_http_write_header(struct lk_obuf *b, const char *name, const char *value
 void lk_http_write_header_u64(struct lk_obuf *b, const char *name, uint64_t v)
 {
 	char tmp[20];
-	size_t i = sizeof(tmp);
+	struct lk_obuf t;
 
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	lk_http_write_header(b, name, tmp + i, sizeof(tmp) - i);
+	lk_obuf_init(&t, tmp, sizeof(tmp));
+	lk_obuf_put_u64(&t, v);
+	lk_http_write_header(b, name, tmp, t.len);
 }
 
 void lk_http_write_chunk_head(struct lk_obuf *b, size_t n)

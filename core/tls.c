@@ -223,18 +223,6 @@ const char *lk_tls_lib_version(void)
 
 /* ---- context construction (start-up only: reads files, may be slow) ---- */
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t err_len,
-							 const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err_len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
-
 /* drain_reason empties the error queue and returns the reason of its newest
  * entry as a static string, for "(...)" suffixes of start-up messages. */
 static const char *drain_reason(void)
@@ -299,9 +287,9 @@ static void file_err(char *err, size_t err_len, const char *var, const char *pat
 	char buf[128];
 
 	if (rc == -EFBIG)
-		set_err(err, err_len, "%s: %s: cannot read: file too large", var, path);
+		lk_errf(err, err_len, "%s: %s: cannot read: file too large", var, path);
 	else
-		set_err(err, err_len, "%s: %s: cannot read: %s", var, path,
+		lk_errf(err, err_len, "%s: %s: cannot read: %s", var, path,
 			strerror_r(-rc, buf, sizeof(buf)));
 }
 
@@ -363,9 +351,9 @@ static X509 *load_chain(SSL_CTX *sc, const char *path, char *err, size_t err_len
 	BIO *mem = BIO_new_mem_buf(data, (int)len);
 	rc = mem != NULL ? use_chain(sc, mem, &leaf) : -ENOMEM;
 	if (rc == -ENOENT)
-		set_err(err, err_len, "TLS_CERT: %s: no PEM certificate found", path);
+		lk_errf(err, err_len, "TLS_CERT: %s: no PEM certificate found", path);
 	else if (rc != 0)
-		set_err(err, err_len, "TLS_CERT: %s: invalid certificate (%s)", path,
+		lk_errf(err, err_len, "TLS_CERT: %s: invalid certificate (%s)", path,
 			drain_reason());
 	BIO_free(mem);
 	free(data);
@@ -394,7 +382,7 @@ static EVP_PKEY *load_key(const char *path, char *err, size_t err_len)
 	BIO *mem = BIO_new_mem_buf(data, (int)len);
 	EVP_PKEY *pkey = mem != NULL ? PEM_read_bio_PrivateKey(mem, NULL, no_password, NULL) : NULL;
 	if (pkey == NULL)
-		set_err(err, err_len,
+		lk_errf(err, err_len,
 			"TLS_KEY: %s: no usable PEM private key (%s; encrypted keys are not "
 			"supported)",
 			path, drain_reason());
@@ -439,12 +427,12 @@ static int alpn_select(SSL *ssl, const uint8_t **out, uint8_t *out_len, const ui
 static struct lk_tls_ctx *ctx_alloc(bool server, char *err, size_t err_len)
 {
 	if (lk_tls_lib_init() != 0) {
-		set_err(err, err_len, "TLS: out of memory");
+		lk_errf(err, err_len, "TLS: out of memory");
 		return NULL;
 	}
 	struct lk_tls_ctx *ctx = calloc(1, sizeof(*ctx));
 	if (ctx == NULL) {
-		set_err(err, err_len, "TLS: out of memory");
+		lk_errf(err, err_len, "TLS: out of memory");
 		return NULL;
 	}
 	ctx->server = server;
@@ -453,7 +441,7 @@ static struct lk_tls_ctx *ctx_alloc(bool server, char *err, size_t err_len)
 	if (sc == NULL || !SSL_CTX_set_min_proto_version(sc, TLS1_2_VERSION) ||
 	    !SSL_CTX_set_strict_cipher_list(sc, k_tls12_suites) ||
 	    !SSL_CTX_set1_curves_list(sc, k_groups)) {
-		set_err(err, err_len, "TLS: cannot configure the TLS policy (%s)", drain_reason());
+		lk_errf(err, err_len, "TLS: cannot configure the TLS policy (%s)", drain_reason());
 		lk_tls_ctx_free(ctx);
 		return NULL;
 	}
@@ -466,7 +454,7 @@ static struct lk_tls_ctx *ctx_alloc(bool server, char *err, size_t err_len)
 		 * which does not send a CertificateRequest. */
 	} else if (SSL_CTX_set_alpn_protos(sc, k_alpn_h11, sizeof(k_alpn_h11) - 1) != 0) {
 		/* Note the inverted convention: 0 is success. */
-		set_err(err, err_len, "TLS: out of memory");
+		lk_errf(err, err_len, "TLS: out of memory");
 		lk_tls_ctx_free(ctx);
 		return NULL;
 	}
@@ -476,7 +464,7 @@ static struct lk_tls_ctx *ctx_alloc(bool server, char *err, size_t err_len)
 struct lk_tls_ctx *lk_tls_ctx_new_server(const char *cert_path, const char *key_path, char *err,
 					 size_t err_len)
 {
-	set_err(err, err_len, "%s", "");
+	lk_errf(err, err_len, "%s", "");
 	struct lk_tls_ctx *ctx = ctx_alloc(true, err, err_len);
 	if (ctx == NULL)
 		return NULL;
@@ -489,13 +477,13 @@ struct lk_tls_ctx *lk_tls_ctx_new_server(const char *cert_path, const char *key_
 	/* Checked here, not left to SSL_CTX_use_PrivateKey, so the message
 	 * says which file is wrong in words an operator understands. */
 	if (!X509_check_private_key(leaf, pkey)) {
-		set_err(err, err_len, "TLS_KEY: %s: key does not match the certificate in "
+		lk_errf(err, err_len, "TLS_KEY: %s: key does not match the certificate in "
 				      "TLS_CERT (%s)",
 			key_path, cert_path);
 		goto out_free_key;
 	}
 	if (!SSL_CTX_use_PrivateKey(ctx->ssl_ctx, pkey)) {
-		set_err(err, err_len, "TLS_KEY: %s: key rejected (%s)", key_path, drain_reason());
+		lk_errf(err, err_len, "TLS_KEY: %s: key rejected (%s)", key_path, drain_reason());
 		goto out_free_key;
 	}
 	EVP_PKEY_free(pkey);
@@ -552,9 +540,9 @@ static bool load_ca(SSL_CTX *sc, const char *var, const char *path, char *err, s
 	BIO *mem = BIO_new_mem_buf(data, (int)len);
 	rc = mem != NULL ? add_ca_certs(SSL_CTX_get_cert_store(sc), mem) : -ENOMEM;
 	if (rc == 0)
-		set_err(err, err_len, "%s: %s: no PEM certificate found", var, path);
+		lk_errf(err, err_len, "%s: %s: no PEM certificate found", var, path);
 	else if (rc < 0)
-		set_err(err, err_len, "%s: %s: invalid certificate (%s)", var, path,
+		lk_errf(err, err_len, "%s: %s: invalid certificate (%s)", var, path,
 			drain_reason());
 	BIO_free(mem);
 	free(data);
@@ -584,7 +572,7 @@ struct lk_tls_ctx *lk_tls_ctx_new_client(const char *ca_path, bool skip_verify, 
 {
 	const char *var = "CA_CERT";
 
-	set_err(err, err_len, "%s", "");
+	lk_errf(err, err_len, "%s", "");
 	struct lk_tls_ctx *ctx = ctx_alloc(false, err, err_len);
 	if (ctx == NULL)
 		return NULL;
@@ -597,7 +585,7 @@ struct lk_tls_ctx *lk_tls_ctx_new_client(const char *ca_path, bool skip_verify, 
 	if (ca_path == NULL && !skip_verify) {
 		ca_path = system_ca_file(&var);
 		if (ca_path == NULL) {
-			set_err(err, err_len, "CA_CERT: unset and no system CA bundle found "
+			lk_errf(err, err_len, "CA_CERT: unset and no system CA bundle found "
 					      "(set CA_CERT or SSL_CERT_FILE)");
 			goto out_free_ctx;
 		}
