@@ -24,6 +24,7 @@
  * size_t err_len" out-parameters of start-up and loader functions. */
 __attribute__((format(printf, 3, 4))) void lk_errf(char *err, size_t err_len, const char *fmt, ...);
 /* lk_verrf is lk_errf with a va_list. */
-void lk_verrf(char *err, size_t err_len, const char *fmt, va_list ap);
+__attribute__((format(printf, 3, 0))) void lk_verrf(char *err, size_t err_len, const char *fmt,
+						      va_list ap);
 
 #endif /* LK_CORE_ERR_H */
