@@ -562,7 +562,10 @@ class DockerUnreachable(lk.TestCase):
         kept = a.raw(timeout=15)
         self.addCleanup(kept.close)
         ok_version(kept)
-        inode = os.stat(d.socket).st_ino
+        # Inode numbers are reused by the filesystem: identify the socket
+        # file by inode and change time together.
+        st = os.stat(d.socket)
+        ident = (st.st_ino, st.st_ctime_ns)
 
         d.stop_daemon()
         for _ in range(3):
@@ -572,7 +575,8 @@ class DockerUnreachable(lk.TestCase):
             self.assertTrue(json_body(r)["message"].startswith("docker unreachable: "), r)
 
         d.start_daemon()
-        self.assertNotEqual(os.stat(d.socket).st_ino, inode, "the restarted daemon has a new socket")
+        st = os.stat(d.socket)
+        self.assertNotEqual((st.st_ino, st.st_ctime_ns), ident, "the restarted daemon has a new socket")
         # Every request after the restart succeeds: stale pooled connections
         # are noticed (Docker closed them) and the socket is re-opened by path.
         for _ in range(10):
