@@ -185,7 +185,8 @@ static int run(const struct lk_config *cfg)
 	       LK_LOG_UINT("header_timeouts", st.header_timeouts),
 	       LK_LOG_UINT("handshake_timeouts", st.handshake_timeouts),
 	       LK_LOG_UINT("proxied", st.proxied), LK_LOG_UINT("upstream_errors", st.upstream_errors),
-	       LK_LOG_UINT("limited", st.limited), LK_LOG_UINT("pool_reused", st.pool_reused),
+	       LK_LOG_UINT("limited", st.limited), LK_LOG_UINT("auth_failures", st.auth_failures),
+	       LK_LOG_UINT("auth_limited", st.auth_limited), LK_LOG_UINT("pool_reused", st.pool_reused),
 	       LK_LOG_UINT("bytes_to_client", st.bytes_u2c),
 	       LK_LOG_UINT("bytes_to_docker", st.bytes_c2u), LK_LOG_UINT("zc_sends", st.zc_sends));
 	lk_server_done(&srv);

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "auth/shtab.h"
 #include "auth/token.h"
 #include "core/config.h"
 #include "core/dbg.h"
@@ -178,6 +179,16 @@ int lk_server_init(struct lk_server *s, const struct lk_config *cfg, char *err, 
 		lk_auth_token_digest(cfg->token, strlen(cfg->token), s->token_digest);
 		s->has_token = true;
 	}
+	/* Ten failures per client per minute, checked before any credential
+	 * work; a full table refuses unknown clients (auth/shtab.h). */
+	if (cfg->token != NULL || cfg->token_hash != NULL || cfg->authorized_keys != NULL) {
+		s->limiter = lk_limiter_new(LK_AUTH_LIMITER_IPS, LK_AUTH_FAILURES_MAX,
+					    LK_AUTH_FAILURE_WINDOW_S);
+		if (s->limiter == NULL) {
+			snprintf(err, err_len, "TOKEN: cannot allocate the failed-auth limiter");
+			return -ENOMEM;
+		}
+	}
 	if (cfg->tls_cert != NULL) {
 		s->tls = lk_tls_ctx_new_server(cfg->tls_cert, cfg->tls_key, err, err_len);
 		if (s->tls == NULL)
@@ -267,6 +278,7 @@ void lk_server_done(struct lk_server *s)
 			close(s->listen_fds[i]);
 	free(s->listen_fds);
 	lk_tls_ctx_free(s->tls);
+	lk_limiter_free(s->limiter);
 	*s = (struct lk_server){ 0 };
 }
 
@@ -286,6 +298,8 @@ void lk_server_stats_sum(const struct lk_server *s, struct lk_server_stats *out)
 		out->proxied += sws[i].stats.proxied;
 		out->upstream_errors += sws[i].stats.upstream_errors;
 		out->limited += sws[i].stats.limited;
+		out->auth_failures += sws[i].stats.auth_failures;
+		out->auth_limited += sws[i].stats.auth_limited;
 		out->pool_reused += sws[i].stats.pool_reused;
 		out->bytes_u2c += sws[i].stats.bytes_u2c;
 		out->bytes_c2u += sws[i].stats.bytes_c2u;

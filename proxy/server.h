@@ -15,6 +15,11 @@
 
 #include "core/fwd.h"
 
+/* Failed-authentication limits (spec section 7). */
+#define LK_AUTH_FAILURES_MAX 10
+#define LK_AUTH_FAILURE_WINDOW_S 60
+#define LK_AUTH_LIMITER_IPS 10000
+
 /* struct lk_server_stats are agent-wide counters summed from the workers on
  * demand (each worker writes only its own). */
 struct lk_server_stats {
@@ -27,6 +32,8 @@ struct lk_server_stats {
 	uint64_t proxied;
 	uint64_t upstream_errors;
 	uint64_t limited;         /* 429 for MAX_STREAMS / MAX_HIJACKS */
+	uint64_t auth_failures;   /* 401 on a protected route */
+	uint64_t auth_limited;    /* 429: too many failed attempts from that client */
 	uint64_t pool_reused;
 	uint64_t bytes_u2c;
 	uint64_t bytes_c2u;
@@ -47,6 +54,9 @@ struct lk_server {
 	bool has_token;
 	uint8_t token_digest[32]; /* SHA-256 of TOKEN: the token itself is not kept */
 	bool relay_copy;          /* RELAY_MODE=copy: no splice even on plaintext */
+	/* Failed-authentication limiter shared by all workers (lock-free, see
+	 * auth/shtab.h); NULL when no credential is configured. */
+	struct lk_limiter *limiter;
 	/* Agent-wide admission counters, the only state the workers share on
 	 * the request path: plain atomic add/sub, relaxed order (they bound
 	 * resources, they order nothing). */

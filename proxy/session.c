@@ -20,6 +20,8 @@
 #include "core/pool.h"
 #include "core/tls.h"
 #include "core/worker.h"
+#include "auth/clientip.h"
+#include "auth/shtab.h"
 #include "auth/token.h"
 #include "proxy/relay.h"
 #include "proxy/routes.h"
@@ -386,19 +388,61 @@ static void on_cli_recv(struct lk_conn *c, uint8_t aux, int res, uint32_t flags)
 
 static void start_ping(struct lk_conn *c);
 
-/* authorized applies the configured credential to a request for a protected
- * route. Tokens are checked here; TOKEN_HASH and AUTHORIZED_KEYS verifiers
+enum admit { ADMIT_OK, ADMIT_DENY, ADMIT_LIMITED };
+
+/* client_key finds the client of this request (behind TRUSTED_PROXIES, the
+ * rightmost untrusted forwarded address) as a limiter key. A peer that
+ * cannot be read counts as the unspecified address: limited together. */
+static void client_key(struct lk_conn *c, struct lk_ip_key *out)
+{
+	const struct lk_config *cfg = sw_of(c->w)->srv->cfg;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct lk_ip peer = { 0 }, ip;
+
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET) {
+			peer.family = AF_INET;
+			memcpy(peer.addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+		} else if (ss.ss_family == AF_INET6) {
+			peer.family = AF_INET6;
+			memcpy(peer.addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+		}
+	}
+	lk_client_ip(&ctx_of(c)->req, &peer, cfg->trusted_proxies, cfg->n_trusted_proxies, &ip);
+	*out = (struct lk_ip_key){ .b = { 0 } };
+	if (ip.family == AF_INET) {
+		out->b[10] = out->b[11] = 0xff;
+		memcpy(out->b + 12, ip.addr, 4);
+	} else if (ip.family == AF_INET6) {
+		memcpy(out->b, ip.addr, 16);
+	}
+}
+
+/* admit applies the configured credential to a request for a protected
+ * route. A client with too many recent failures is refused before any
+ * credential work, even with a valid one (spec 7); each refusal counts as a
+ * failure. Tokens are checked here; TOKEN_HASH and AUTHORIZED_KEYS verifiers
  * are not wired yet, so a deployment with only those refuses everything
  * (fail closed). No credential at all is only possible with
  * ALLOW_UNAUTHENTICATED, which the configuration checked. */
-static bool authorized(struct lk_conn *c)
+static enum admit admit(struct lk_conn *c)
 {
-	const struct lk_server *srv = sw_of(c->w)->srv;
-	const struct lk_config *cfg = srv->cfg;
+	struct lk_server *srv = sw_of(c->w)->srv;
+	struct lk_ip_key key;
 
-	if (srv->has_token)
-		return lk_auth_check_token(&ctx_of(c)->req, srv->token_digest) == LK_AUTH_OK;
-	return cfg->token_hash == NULL && cfg->authorized_keys == NULL;
+	if (srv->limiter == NULL)
+		return ADMIT_OK;
+	client_key(c, &key);
+	if (lk_limiter_is_limited(srv->limiter, &key, c->w->now_ms))
+		return ADMIT_LIMITED;
+	if (srv->has_token &&
+	    lk_auth_check_token(&ctx_of(c)->req, srv->token_digest) == LK_AUTH_OK)
+		return ADMIT_OK;
+	/* A full limiter table cannot record the failure: fail closed. */
+	if (lk_limiter_fail(srv->limiter, &key, c->w->now_ms) < 0)
+		return ADMIT_LIMITED;
+	return ADMIT_DENY;
 }
 
 static void handle_request(struct lk_conn *c)
@@ -428,11 +472,19 @@ static void handle_request(struct lk_conn *c)
 	case LK_ROUTE_NOT_FOUND:
 		/* Everything that is not an agent route goes to Docker, behind
 		 * the credential check. */
-		if (!authorized(c)) {
+		switch (admit(c)) {
+		case ADMIT_OK:
+			lk__fwd_start(c);
+			break;
+		case ADMIT_DENY:
+			sw_of(c->w)->stats.auth_failures++;
 			respond_json(c, 401, "{\"message\":\"unauthorized\"}\n");
 			break;
+		case ADMIT_LIMITED:
+			sw_of(c->w)->stats.auth_limited++;
+			respond_json(c, 429, "{\"message\":\"too many failed attempts\"}\n");
+			break;
 		}
-		lk__fwd_start(c);
 		break;
 	default:
 		LK_UNREACHABLE();
