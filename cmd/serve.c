@@ -171,7 +171,8 @@ static int run(const struct lk_config *cfg)
 	}
 	LK_LOG(LK_LOG_INFO, "listening", LK_LOG_STR("address", cfg->bind_address),
 	       LK_LOG_UINT("port", srv.port), LK_LOG_BOOL("tls", cfg->tls_cert != NULL),
-	       LK_LOG_UINT("workers", srv.n_workers));
+	       LK_LOG_UINT("workers", srv.n_workers),
+	       LK_LOG_STR("io_uring", lk_server_ring_flags(&srv)));
 	LK_LOG(LK_LOG_INFO, "starting in standard mode", LK_LOG_STR("address", cfg->bind_address),
 	       LK_LOG_UINT("port", srv.port));
 	int sig = wait_for_stop(&set);
@@ -188,7 +189,8 @@ static int run(const struct lk_config *cfg)
 	       LK_LOG_UINT("limited", st.limited), LK_LOG_UINT("auth_failures", st.auth_failures),
 	       LK_LOG_UINT("auth_limited", st.auth_limited), LK_LOG_UINT("pool_reused", st.pool_reused),
 	       LK_LOG_UINT("bytes_to_client", st.bytes_u2c),
-	       LK_LOG_UINT("bytes_to_docker", st.bytes_c2u), LK_LOG_UINT("zc_sends", st.zc_sends));
+	       LK_LOG_UINT("bytes_to_docker", st.bytes_c2u), LK_LOG_UINT("zc_sends", st.zc_sends),
+	       LK_LOG_UINT("cq_overflows", st.cq_overflows));
 	lk_server_done(&srv);
 	return 0;
 }

@@ -55,6 +55,7 @@ static const struct {
 	{ IORING_OP_CONNECT, "CONNECT" },   { IORING_OP_SHUTDOWN, "SHUTDOWN" },
 	{ IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL" }, { IORING_OP_SPLICE, "SPLICE" },
 	{ IORING_OP_MSG_RING, "MSG_RING" }, { IORING_OP_POLL_ADD, "POLL_ADD" },
+	{ IORING_OP_SEND_ZC, "SEND_ZC" },
 };
 
 static void kernel_release(char *buf, size_t len)
@@ -157,11 +158,6 @@ void lk_ring_free(struct lk_ring *r)
 const char *lk_ring_flags_str(const struct lk_ring *r)
 {
 	return r->flags_str;
-}
-
-const char *lk_ring_lib_version(void)
-{
-	return "2.3";
 }
 
 /* get_sqe returns a free SQE, submitting once to make room if the SQ is

@@ -51,8 +51,6 @@ void lk_ring_free(struct lk_ring *r);
 int lk_ring_probe(char *err, size_t err_len);
 /* lk_ring_flags_str returns the setup flags the ring got, for the start log. */
 const char *lk_ring_flags_str(const struct lk_ring *r);
-/* lk_ring_lib_version returns liburing's version string ("2.3"). */
-const char *lk_ring_lib_version(void);
 
 int lk_ring_accept_multishot(struct lk_ring *r, int fd, uint64_t ud);
 /* lk_ring_recv_pbuf receives into a buffer the kernel picks from group bgid

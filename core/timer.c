@@ -17,11 +17,6 @@ void lk_timerq_init(struct lk_timerq *q, uint64_t duration_ms)
 	*q = (struct lk_timerq){ ._head = NULL, ._tail = NULL, .duration_ms = duration_ms };
 }
 
-bool lk_timer_is_armed(const struct lk_timer *t)
-{
-	return t->_q != NULL;
-}
-
 void lk_timer_cancel(struct lk_timer *t)
 {
 	struct lk_timerq *q = t->_q;

@@ -44,8 +44,6 @@ void lk_timerq_init(struct lk_timerq *q, uint64_t duration_ms);
 void lk_timer_arm(struct lk_timer *t, struct lk_timerq *q, uint64_t now_ms);
 /* lk_timer_cancel disarms t; a disarmed timer is fine. */
 void lk_timer_cancel(struct lk_timer *t);
-/* lk_timer_is_armed tells whether t sits in a queue. */
-bool lk_timer_is_armed(const struct lk_timer *t);
 /* lk_timerq_next returns the earliest deadline in q, or UINT64_MAX. */
 uint64_t lk_timerq_next(const struct lk_timerq *q);
 /* lk_timerq_run fires at most max timers whose deadline is <= now_ms and

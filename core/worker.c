@@ -144,6 +144,7 @@ int lk_worker_setup(struct lk_worker *w)
 	w->ring = lk_ring_new(w->ring_entries, w->init_err, sizeof(w->init_err));
 	if (w->ring == NULL)
 		return -ENOMEM;
+	w->ring_flags = lk_ring_flags_str(w->ring);
 	rc = lk_ring_pbuf_setup(w->ring, LK_PBUF_GROUP, w->pbuf_count, w->pbuf_size);
 	if (rc < 0) {
 		snprintf(w->init_err, sizeof(w->init_err), "provided buffers: %s", strerror(-rc));
@@ -177,6 +178,8 @@ static void *worker_main(void *arg)
 		lk_worker_run(w);
 	/* The ring is SINGLE_ISSUER: unregistering its buffers must happen on
 	 * this thread. */
+	if (w->ring != NULL)
+		w->stats.cq_overflows = lk_ring_overflows(w->ring);
 	lk_ring_free(w->ring);
 	w->ring = NULL;
 	return NULL;

@@ -74,6 +74,8 @@ struct lk_conn {
 	uint32_t flags;
 	uint8_t state;       /* enum lk_conn_state of the protocol layer */
 	uint8_t op_tag;      /* tag (0-7) put in the aux of the ops queued next */
+	uint8_t peer_family; /* AF_INET/AF_INET6 once the protocol looked the peer up, else 0 */
+	uint8_t peer_addr[16]; /* client address (IPv4 in the first 4 bytes), cached per conn */
 	int fd;              /* client socket, -1 once closed */
 	int up_fd;           /* upstream socket or -1 */
 	int pipe_r;          /* splice relay pipe, or -1 */
@@ -111,6 +113,7 @@ struct lk_worker_stats {
 	uint64_t sq_full;
 	uint64_t forced_closes; /* conns still open at the shutdown deadline */
 	uint64_t zc_sends;      /* sends from registered buffers, zero-copy */
+	uint64_t cq_overflows;  /* episodes of a full completion queue (ring teardown) */
 };
 
 struct lk_worker {
@@ -144,6 +147,7 @@ struct lk_worker {
 	unsigned ring_entries;
 	unsigned pbuf_count;
 	unsigned pbuf_size;
+	const char *ring_flags;     /* setup flags the ring got (static string) */
 	int init_rc;
 	char init_err[256];
 	sem_t *ready;               /* posted once init succeeded or failed */

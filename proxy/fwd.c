@@ -399,6 +399,11 @@ static void init_u2c(struct lk_conn *c, const struct lk_http_resp *resp, bool ra
 		xf->flags |= XF_CLI_CLOSE;
 }
 
+static bool has_prefix(const char *v, size_t len, const char *prefix, size_t n)
+{
+	return len >= n && memcmp(v, prefix, n) == 0;
+}
+
 static bool is_raw_answer(struct lk_conn *c, const struct lk_http_resp *resp)
 {
 	const struct lk_http_req *r = &ctx_of(c)->req;
@@ -409,11 +414,13 @@ static bool is_raw_answer(struct lk_conn *c, const struct lk_http_resp *resp)
 	 * and then the raw stream on the same connection, both ways. */
 	if (resp->status != 200 || !lk_proxy_is_attach_or_exec_start(r->target, r->path_len))
 		return false;
+	static const char raw[] = "application/vnd.docker.raw-stream";
+	static const char mux[] = "application/vnd.docker.multiplexed-stream";
 	const struct lk_http_header *h = lk_http_find(resp->headers, resp->n_headers, "content-type");
+
 	return h != NULL && lk_http_resp_body(resp, false) == LK_HTTP_BODY_EOF &&
-	       ((h->value_len >= 30 && memcmp(h->value, "application/vnd.docker.raw-stream", 30) == 0) ||
-		(h->value_len >= 38 &&
-		 memcmp(h->value, "application/vnd.docker.multiplexed-stream", 38) == 0));
+	       (has_prefix(h->value, h->value_len, raw, sizeof(raw) - 1) ||
+		has_prefix(h->value, h->value_len, mux, sizeof(mux) - 1));
 }
 
 static void send_cli_head(struct lk_conn *c)

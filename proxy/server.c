@@ -282,6 +282,13 @@ void lk_server_done(struct lk_server *s)
 	*s = (struct lk_server){ 0 };
 }
 
+const char *lk_server_ring_flags(const struct lk_server *s)
+{
+	const struct lk_sworker *sws = s->sworkers;
+
+	return sws != NULL && sws[0].w.ring_flags != NULL ? sws[0].w.ring_flags : "unknown";
+}
+
 void lk_server_stats_sum(const struct lk_server *s, struct lk_server_stats *out)
 {
 	const struct lk_sworker *sws = s->sworkers;
@@ -295,6 +302,7 @@ void lk_server_stats_sum(const struct lk_server *s, struct lk_server_stats *out)
 		out->tls_errors += sws[i].stats.tls_errors;
 		out->ctx_exhausted += sws[i].stats.ctx_exhausted;
 		out->zc_sends += sws[i].w.stats.zc_sends;
+		out->cq_overflows += sws[i].w.stats.cq_overflows;
 		out->proxied += sws[i].stats.proxied;
 		out->upstream_errors += sws[i].stats.upstream_errors;
 		out->limited += sws[i].stats.limited;

@@ -38,6 +38,7 @@ struct lk_server_stats {
 	uint64_t bytes_u2c;
 	uint64_t bytes_c2u;
 	uint64_t zc_sends; /* TLS output sent zero-copy from registered buffers */
+	uint64_t cq_overflows;
 };
 
 struct lk_server {
@@ -75,6 +76,9 @@ void lk_server_stop(struct lk_server *s);
 void lk_server_join(struct lk_server *s);
 /* lk_server_done frees everything; NULL-safe on a half-initialised server. */
 void lk_server_done(struct lk_server *s);
+/* lk_server_ring_flags returns the io_uring setup flags the workers got
+ * (after lk_server_start), for the start-up log. */
+const char *lk_server_ring_flags(const struct lk_server *s);
 /* lk_server_stats_sum adds up the workers' counters (racy reads, for
  * reporting only). */
 void lk_server_stats_sum(const struct lk_server *s, struct lk_server_stats *out);

@@ -396,19 +396,25 @@ enum admit { ADMIT_OK, ADMIT_DENY, ADMIT_LIMITED };
 static void client_key(struct lk_conn *c, struct lk_ip_key *out)
 {
 	const struct lk_config *cfg = sw_of(c->w)->srv->cfg;
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
 	struct lk_ip peer = { 0 }, ip;
 
-	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0) {
+	/* The peer is fixed for the connection: one getpeername, on its first
+	 * protected request, not one per request. */
+	if (c->peer_family == 0) {
+		struct sockaddr_storage ss = { .ss_family = AF_UNSPEC };
+		socklen_t len = sizeof(ss);
+
+		(void)getpeername(c->fd, (struct sockaddr *)&ss, &len);
 		if (ss.ss_family == AF_INET) {
-			peer.family = AF_INET;
-			memcpy(peer.addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+			c->peer_family = AF_INET;
+			memcpy(c->peer_addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
 		} else if (ss.ss_family == AF_INET6) {
-			peer.family = AF_INET6;
-			memcpy(peer.addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+			c->peer_family = AF_INET6;
+			memcpy(c->peer_addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
 		}
 	}
+	peer.family = c->peer_family;
+	memcpy(peer.addr, c->peer_addr, sizeof(peer.addr));
 	lk_client_ip(&ctx_of(c)->req, &peer, cfg->trusted_proxies, cfg->n_trusted_proxies, &ip);
 	*out = (struct lk_ip_key){ .b = { 0 } };
 	if (ip.family == AF_INET) {

@@ -775,6 +775,20 @@ class DockerD:
         except (OSError, http.client.HTTPException):
             return False
 
+    def remove_container(self, ref):
+        """Best-effort forced removal (with volumes) for test cleanup."""
+        try:
+            self.api("DELETE", "/containers/%s?force=1&v=1" % ref, timeout=60)
+        except Exception as e:  # cleanup goes on
+            log("removing container %s: %s" % (ref, e))
+
+    def remove_image(self, ref):
+        """Best-effort forced image removal for test cleanup."""
+        try:
+            self.api("DELETE", "/images/%s?force=1" % ref, timeout=60)
+        except Exception as e:  # cleanup goes on
+            log("removing image %s: %s" % (ref, e))
+
     def api(self, method, path, body=None, headers=None, timeout=30.0):
         """Raw HTTP over the unix socket: (status, lower-case headers, body)."""
         return _do_request(UnixHTTPConnection(self.socket, timeout), method, path, headers, body)

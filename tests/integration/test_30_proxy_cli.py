@@ -48,20 +48,6 @@ def tearDownModule():
     shutil.rmtree(_TMP, ignore_errors=True)
 
 
-def remove_container(ref):
-    try:
-        DOCKERD.api("DELETE", "/containers/%s?force=1&v=1" % ref, timeout=60)
-    except Exception as e:  # cleanup goes on
-        lk.log("removing container %s: %s" % (ref, e))
-
-
-def remove_image(ref):
-    try:
-        DOCKERD.api("DELETE", "/images/%s?force=1" % ref, timeout=60)
-    except Exception as e:
-        lk.log("removing image %s: %s" % (ref, e))
-
-
 def tar_members(data):
     """{name: bytes} of the regular files in a tar stream."""
     out = {}
@@ -155,7 +141,7 @@ class CliTests:
                                   {"Image": "busybox:latest", "Cmd": ["sleep", "3600"]})
         if st != 201:
             raise AssertionError("create sleeper: %s %r" % (st, js))
-        cls.addClassCleanup(remove_container, cls.sleeper)
+        cls.addClassCleanup(DOCKERD.remove_container, cls.sleeper)
         st, js = DOCKERD.api_json("POST", "/containers/%s/start" % cls.sleeper)
         if st != 204:
             raise AssertionError("start sleeper: %s %r" % (st, js))
@@ -196,12 +182,12 @@ class CliTests:
 
     def name(self, what="c"):
         n = "lk30-%s-%s-%s" % (self.mode, what, secrets.token_hex(4))
-        self.addCleanup(remove_container, n)
+        self.addCleanup(DOCKERD.remove_container, n)
         return n
 
     def image_tag(self, what):
         t = "lk30-%s-%s:%s" % (self.mode, what, secrets.token_hex(4))
-        self.addCleanup(remove_image, t)
+        self.addCleanup(DOCKERD.remove_image, t)
         return t
 
     def state(self, name):

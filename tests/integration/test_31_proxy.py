@@ -75,20 +75,6 @@ def direct(method, target, headers=None, body=b""):
         return c.request(method, target, headers, body)
 
 
-def remove_container(cid):
-    try:
-        DOCKERD.api("DELETE", "/containers/%s?force=1&v=1" % cid, timeout=60)
-    except Exception as e:  # cleanup goes on
-        lk.log("removing container %s: %s" % (cid, e))
-
-
-def remove_image(ref):
-    try:
-        DOCKERD.api("DELETE", "/images/%s?force=1" % ref, timeout=60)
-    except Exception as e:
-        lk.log("removing image %s: %s" % (ref, e))
-
-
 def dexec(cid, cmd):
     """Run cmd in a container, detached, straight through dockerd."""
     st, js = dapi("POST", "/containers/%s/exec" % cid, {"Cmd": cmd})
@@ -242,7 +228,7 @@ class Base(lk.TestCase):
         st, js = dapi("POST", "/containers/create?name=" + (name or unique()), body)
         self.assertEqual(st, 201, js)
         cid = js["Id"]
-        self.addCleanup(remove_container, cid)
+        self.addCleanup(DOCKERD.remove_container, cid)
         if start:
             st, js = dapi("POST", "/containers/%s/start" % cid)
             self.assertEqual(st, 204, js)
@@ -398,7 +384,7 @@ class Forwarding(Base):
                      {"Content-Type": "application/json"}, body)
         self.assertEqual(r.status, 201, r)
         cid = json_body(r)["Id"]
-        self.addCleanup(remove_container, cid)
+        self.addCleanup(DOCKERD.remove_container, cid)
         st, js = dapi("GET", "/containers/%s/json" % cid)
         self.assertEqual(st, 200)
         self.assertEqual(js["Config"]["Cmd"], ["echo", "cl-body-" + name])
@@ -406,7 +392,7 @@ class Forwarding(Base):
 
     def test_chunked_request_body_build(self):
         tag = "lk31-chunked:" + secrets.token_hex(4)
-        self.addCleanup(remove_image, tag)
+        self.addCleanup(DOCKERD.remove_image, tag)
         payload = ("chunked-payload-%s\n" % secrets.token_hex(8)).encode()
         ctx = tar_bytes({"Dockerfile": b"FROM scratch\nCOPY data.txt /data.txt\nLABEL lk31=chunked\n",
                          "data.txt": payload + os.urandom(30000).hex().encode()})
@@ -700,7 +686,7 @@ class SlowReader(Base):
                       {"Image": "busybox:latest", "Cmd": ["yes", "x" * 70]})
         self.assertEqual(st, 201, js)
         cid = js["Id"]
-        self.addCleanup(dapi, "DELETE", "/containers/%s?force=1" % cid)
+        self.addCleanup(DOCKERD.remove_container, cid)
         self.assertEqual(dapi("POST", "/containers/%s/start" % cid)[0], 204)
         s = socket.create_connection(("127.0.0.1", self.agent.port), timeout=30)
         self.addCleanup(s.close)
@@ -948,7 +934,7 @@ class BadInput(Base):
                 pass  # the head may already be upstream: closing is the answer
         st, _ = dapi("GET", "/containers/%s/json" % name)
         if st == 200:
-            remove_container(name)
+            DOCKERD.remove_container(name)
         self.assertEqual(st, 404, "a container was created from a malformed chunked body")
         self.assertNotIn(b'{"Image":"busybox"}', self.relay.all_up())
 

@@ -58,13 +58,6 @@ def tearDownModule():
     shutil.rmtree(_TMP, ignore_errors=True)
 
 
-def remove_container(ref):
-    try:
-        DOCKERD.api("DELETE", "/containers/%s?force=1&v=1" % ref, timeout=60)
-    except Exception as e:  # cleanup goes on
-        lk.log("removing container %s: %s" % (ref, e))
-
-
 # --------------------------------------------------------------------------
 # clients
 
@@ -323,7 +316,7 @@ class HijackBase(lk.TestCase):
                                   {"Image": "busybox:latest", "Cmd": ["sleep", "3600"]})
         if st != 201:
             raise AssertionError("create sleeper: %s %r" % (st, js))
-        cls.addClassCleanup(remove_container, cls.sleeper)
+        cls.addClassCleanup(DOCKERD.remove_container, cls.sleeper)
         if DOCKERD.api_json("POST", "/containers/%s/start" % cls.sleeper)[0] != 204:
             raise AssertionError("start sleeper")
         cls.cfg = tempfile.mkdtemp(prefix="lk40-cli-")
@@ -353,7 +346,7 @@ class HijackBase(lk.TestCase):
         body.update(cfg)
         st, js = DOCKERD.api_json("POST", "/containers/create?name=lk40-" + secrets.token_hex(4), body)
         self.assertEqual(st, 201, js)
-        self.addCleanup(remove_container, js["Id"])
+        self.addCleanup(DOCKERD.remove_container, js["Id"])
         self.assertEqual(DOCKERD.api_json("POST", "/containers/%s/start" % js["Id"])[0], 204)
         return js["Id"]
 
