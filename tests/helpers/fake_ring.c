@@ -45,11 +45,6 @@ const char *lk_ring_flags_str(const struct lk_ring *r)
 	return "fake";
 }
 
-const char *lk_ring_lib_version(void)
-{
-	return "fake";
-}
-
 static int record(struct lk_ring *r, enum lk_fake_op op, int fd, uint64_t ud, const void *buf,
 		  unsigned len)
 {
