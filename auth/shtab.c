@@ -686,6 +686,17 @@ enum lk_nonce_verdict lk_nonce_insert(struct lk_nonce_table *t, const uint8_t no
 	LK_UNREACHABLE();
 }
 
+bool lk_nonce_seen(const struct lk_nonce_table *t, const uint8_t nonce[16], uint64_t now_s)
+{
+	struct op op = { .kind = KIND_NONCE, .now = now_s };
+	struct hit found, cand;
+
+	op_key(&t->tab, &op, nonce);
+	/* A racing insert of the same nonce (TENT) settles to a winner either
+	 * way, so it counts as seen, as in lk_nonce_insert. */
+	return prescan(&t->tab, &op, &found, &cand) == SCAN_FOUND;
+}
+
 void lk_nonce_table_stats(const struct lk_nonce_table *t, uint64_t now_s,
 			  struct lk_shtab_stats *out)
 {

@@ -137,6 +137,12 @@ void lk_nonce_table_free(struct lk_nonce_table *t);
 enum lk_nonce_verdict lk_nonce_insert(struct lk_nonce_table *t, const uint8_t nonce[16],
 				      uint64_t now_s);
 
+/* lk_nonce_seen tells whether an unexpired entry (or a racing insert) holds
+ * nonce at now_s, without recording anything. It only lets the caller refuse
+ * a replay early (before reading a signed body); the decision is still
+ * lk_nonce_insert's. Thread-safe, lock-free, read-only. */
+bool lk_nonce_seen(const struct lk_nonce_table *t, const uint8_t nonce[16], uint64_t now_s);
+
 /* lk_nonce_table_stats fills *out for the metrics endpoint; "live" counts
  * entries unexpired at now_s. Reads at most 65536 slots; thread-safe. */
 void lk_nonce_table_stats(const struct lk_nonce_table *t, uint64_t now_s,

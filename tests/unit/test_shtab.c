@@ -91,7 +91,11 @@ static void test_nonce_fresh_replay(void **state)
 	assert_non_null(t);
 	nonce_of(a, 0x0011223344556677ull, 0x8899aabbccddeeffull);
 	nonce_of(b, 0x0011223344556677ull, 0x8899aabbccddeefeull); /* one bit apart */
+	assert_false(lk_nonce_seen(t, a, T0_S));
 	assert_int_equal(lk_nonce_insert(t, a, T0_S), LK_NONCE_FRESH);
+	assert_true(lk_nonce_seen(t, a, T0_S));
+	assert_false(lk_nonce_seen(t, b, T0_S));
+	assert_false(lk_nonce_seen(t, a, T0_S + TTL_S)); /* expired */
 	assert_int_equal(lk_nonce_insert(t, a, T0_S), LK_NONCE_REPLAY);
 	assert_int_equal(lk_nonce_insert(t, b, T0_S), LK_NONCE_FRESH);
 	assert_int_equal(lk_nonce_insert(t, a, T0_S + 1), LK_NONCE_REPLAY);
