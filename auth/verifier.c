@@ -39,6 +39,7 @@ struct lk_verifier {
 	pthread_t *threads;
 	unsigned n_started;
 	int *efds;
+	bool *borrowed; /* efds[i] belongs to the worker (lk_verifier_set_notify) */
 	struct slot *slots;
 	sem_t sem;
 	atomic_bool stop;
@@ -171,8 +172,9 @@ struct lk_verifier *lk_verifier_new(const struct lk_phc *hash, unsigned n_thread
 	v->n_workers = n_workers;
 	v->slots = calloc(max_inflight, sizeof(*v->slots));
 	v->efds = calloc(n_workers, sizeof(int));
+	v->borrowed = calloc(n_workers, sizeof(bool));
 	v->threads = calloc(n_threads, sizeof(pthread_t));
-	if (v->slots == NULL || v->efds == NULL || v->threads == NULL || sem_init(&v->sem, 0, 0) != 0)
+	if (v->slots == NULL || v->efds == NULL || v->borrowed == NULL || v->threads == NULL || sem_init(&v->sem, 0, 0) != 0)
 		goto out_free;
 	for (unsigned i = 0; i < n_workers; i++)
 		v->efds[i] = -1;
@@ -211,7 +213,7 @@ void lk_verifier_free(struct lk_verifier *v)
 	for (unsigned i = 0; i < v->n_started; i++)
 		pthread_join(v->threads[i], NULL);
 	for (unsigned i = 0; v->efds != NULL && i < v->n_workers; i++)
-		if (v->efds[i] >= 0)
+		if (v->efds[i] >= 0 && !v->borrowed[i])
 			close(v->efds[i]);
 	if (v->slots != NULL) {
 		lk_crypto_cleanse(v->slots, v->n_slots * sizeof(*v->slots));
@@ -220,6 +222,7 @@ void lk_verifier_free(struct lk_verifier *v)
 	lk_crypto_cleanse(&v->hash, sizeof(v->hash));
 	free(v->slots);
 	free(v->efds);
+	free(v->borrowed);
 	free(v->threads);
 	free(v);
 }
@@ -283,4 +286,13 @@ void lk_verifier_stats(const struct lk_verifier *v, struct lk_verifier_stats *ou
 	out->derivations = atomic_load_explicit(&m->derivations, memory_order_relaxed);
 	out->cache_hits = atomic_load_explicit(&m->cache_hits, memory_order_relaxed);
 	out->busy = atomic_load_explicit(&m->busy, memory_order_relaxed);
+}
+
+void lk_verifier_set_notify(struct lk_verifier *v, unsigned worker, int fd)
+{
+	LK_ASSERT(worker < v->n_workers && fd >= 0);
+	if (!v->borrowed[worker])
+		close(v->efds[worker]);
+	v->efds[worker] = fd;
+	v->borrowed[worker] = true;
 }

@@ -64,6 +64,10 @@ void lk_verifier_free(struct lk_verifier *v);
 /* lk_verifier_eventfd returns worker's eventfd: readable (8-byte counter)
  * when verdicts for it are ready. */
 int lk_verifier_eventfd(const struct lk_verifier *v, unsigned worker);
+/* lk_verifier_set_notify makes worker's verdicts signal fd (an eventfd the
+ * worker already reads, borrowed: never closed here) instead of the
+ * verifier's own eventfd. Call before any submit for that worker. */
+void lk_verifier_set_notify(struct lk_verifier *v, unsigned worker, int fd);
 /* lk_verifier_submit checks the presented token (borrowed, copied into the
  * job and wiped after use) for worker; cookie identifies the request. Never
  * blocks. */

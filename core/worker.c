@@ -71,6 +71,11 @@ int lk_worker_init(struct lk_worker *w, unsigned id, uint32_t n_conns, int liste
 		.pbuf_size = 16384,
 	};
 	atomic_init(&w->stop_requested, false);
+	/* The wake-up eventfd exists before the thread does, so other threads
+	 * (verifiers, the reloader) can be handed it at start-up. */
+	w->wake_fd = eventfd(0, EFD_CLOEXEC);
+	if (w->wake_fd < 0)
+		return -errno;
 	/* calloc of a large slab is an untouched mapping: idle slots cost no
 	 * RSS. The free stack is touched, 4 bytes a slot. */
 	w->conns = calloc(n_conns, sizeof(*w->conns));
@@ -80,6 +85,8 @@ int lk_worker_init(struct lk_worker *w, unsigned id, uint32_t n_conns, int liste
 		free(w->_free);
 		w->conns = NULL;
 		w->_free = NULL;
+		close(w->wake_fd);
+		w->wake_fd = -1;
 		return -ENOMEM;
 	}
 	for (uint32_t i = 0; i < n_conns; i++)
@@ -148,12 +155,6 @@ int lk_worker_setup(struct lk_worker *w)
 	rc = lk_ring_pbuf_setup(w->ring, LK_PBUF_GROUP, w->pbuf_count, w->pbuf_size);
 	if (rc < 0) {
 		snprintf(w->init_err, sizeof(w->init_err), "provided buffers: %s", strerror(-rc));
-		return rc;
-	}
-	w->wake_fd = eventfd(0, EFD_CLOEXEC);
-	if (w->wake_fd < 0) {
-		rc = -errno;
-		snprintf(w->init_err, sizeof(w->init_err), "eventfd: %s", strerror(-rc));
 		return rc;
 	}
 	/* Without registered buffers the copying send serves: not fatal. */
@@ -461,9 +462,13 @@ static void on_worker_cqe(struct lk_worker *w, const struct lk_cqe *cqe)
 		on_listener_cqe(w, cqe);
 		break;
 	case LK_OP_WAKE:
+		/* Messages first: a verdict may finish a request before a stop
+		 * drains the rest. */
+		if (w->ops->on_wake != NULL)
+			w->ops->on_wake(w);
 		if (atomic_load_explicit(&w->stop_requested, memory_order_acquire))
 			begin_stop(w);
-		else if (arm_wake(w) < 0)
+		if (arm_wake(w) < 0)
 			w->stats.sq_full++;
 		break;
 	case LK_OP_CANCEL:

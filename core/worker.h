@@ -99,6 +99,9 @@ struct lk_worker_ops {
 		       uint32_t flags);
 	/* on_stop runs once on the worker thread when shutdown starts. */
 	void (*on_stop)(struct lk_worker *w);
+	/* on_wake (optional) runs on the worker thread each time its wake_fd
+	 * fired: another thread (a verifier) left it messages. */
+	void (*on_wake)(struct lk_worker *w);
 	/* on_free releases protocol state (ctx, tls) just before the slot's fds
 	 * close and it is reused. */
 	void (*on_free)(struct lk_worker *w, struct lk_conn *c);
