@@ -131,8 +131,10 @@ static void log_docker(const struct lk_config *cfg)
 		       LK_LOG_STR("socket", cfg->docker_socket), LK_LOG_STR("error", strerror(-rc)));
 }
 
-/* wait_for_stop takes signals until SIGTERM or SIGINT. */
-static int wait_for_stop(const sigset_t *set)
+/* wait_for_stop takes signals until SIGTERM or SIGINT. SIGHUP re-reads
+ * AUTHORIZED_KEYS (a file that does not load keeps the old keys) and
+ * reopens the audit file for log rotation; workers keep serving meanwhile. */
+static int wait_for_stop(struct lk_server *srv, const sigset_t *set)
 {
 	for (;;) {
 		int sig = 0;
@@ -141,8 +143,18 @@ static int wait_for_stop(const sigset_t *set)
 			continue;
 		if (sig == SIGTERM || sig == SIGINT)
 			return sig;
-		if (sig == SIGHUP)
+		if (sig != SIGHUP)
+			continue;
+		if (srv->keys == NULL && srv->audit == NULL) {
 			LK_LOG(LK_LOG_INFO, "SIGHUP: nothing to reload");
+			continue;
+		}
+		if (srv->keys != NULL)
+			(void)lk_server_reload_keys(srv, "SIGHUP");
+		if (srv->audit != NULL) {
+			lk_server_reopen_audit(srv);
+			LK_LOG(LK_LOG_INFO, "SIGHUP: audit log reopen requested");
+		}
 	}
 }
 
@@ -175,12 +187,15 @@ static int run(const struct lk_config *cfg)
 	       LK_LOG_STR("io_uring", lk_server_ring_flags(&srv)));
 	LK_LOG(LK_LOG_INFO, "starting in standard mode", LK_LOG_STR("address", cfg->bind_address),
 	       LK_LOG_UINT("port", srv.port));
-	int sig = wait_for_stop(&set);
+	int sig = wait_for_stop(&srv, &set);
 	LK_LOG(LK_LOG_INFO, "shutting down...", LK_LOG_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
 	lk_server_stop(&srv);
 	lk_server_join(&srv);
 	struct lk_server_stats st;
 	lk_server_stats_sum(&srv, &st);
+	for (unsigned i = 0; i < srv.n_workers; i++)
+		LK_LOG(LK_LOG_INFO, "worker stopped", LK_LOG_UINT("worker", i),
+		       LK_LOG_UINT("accepted", lk_server_worker_accepted(&srv, i)));
 	LK_LOG(LK_LOG_INFO, "lookout stopped", LK_LOG_UINT("requests", st.requests),
 	       LK_LOG_UINT("bad_requests", st.bad_requests),
 	       LK_LOG_UINT("header_timeouts", st.header_timeouts),
@@ -190,7 +205,10 @@ static int run(const struct lk_config *cfg)
 	       LK_LOG_UINT("auth_limited", st.auth_limited), LK_LOG_UINT("pool_reused", st.pool_reused),
 	       LK_LOG_UINT("bytes_to_client", st.bytes_u2c),
 	       LK_LOG_UINT("bytes_to_docker", st.bytes_c2u), LK_LOG_UINT("zc_sends", st.zc_sends),
-	       LK_LOG_UINT("cq_overflows", st.cq_overflows));
+	       LK_LOG_UINT("cq_overflows", st.cq_overflows), LK_LOG_UINT("signed_ok", st.signed_ok),
+	       LK_LOG_UINT("nonce_full", st.nonce_full), LK_LOG_UINT("verify_busy", st.verify_busy),
+	       LK_LOG_UINT("body_refused", st.body_refused),
+	       LK_LOG_UINT("audit_dropped", st.audit_dropped));
 	lk_server_done(&srv);
 	return 0;
 }

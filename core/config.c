@@ -142,7 +142,7 @@ static const struct int_var {
 } int_vars[] = {
 	{ "PORT", F(port), K_U16, 0, 65535, 3000 },
 	{ "MAX_CLOCK_SKEW_SECONDS", F(max_clock_skew_s), K_INT, 1, 86400, 60 },
-	{ "NONCE_LRU_SIZE", F(nonce_lru_size), K_INT, 1, 1 << 24, 10000 },
+	{ "NONCE_LRU_SIZE", F(nonce_lru_size), K_INT, 1, 1 << 24, 0 },
 	{ "HEARTBEAT_INTERVAL", F(heartbeat_interval_s), K_INT, 1, 3600, 30 },
 	{ "REQUEST_TIMEOUT", F(request_timeout_s), K_INT, 0, 86400, 30 },
 	{ "RECONNECT_DELAY", F(reconnect_delay_s), K_INT, 1, 3600, 1 },

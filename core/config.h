@@ -76,7 +76,8 @@ struct lk_config {
 	bool allow_unauthenticated;        /* ALLOW_UNAUTHENTICATED, default false */
 	bool allow_unauthenticated_remote; /* ALLOW_UNAUTHENTICATED_REMOTE, default false */
 	int max_clock_skew_s;              /* MAX_CLOCK_SKEW_SECONDS, default 60, 1..86400 */
-	int nonce_lru_size;                /* NONCE_LRU_SIZE, default 10000, 1..16777216 */
+	int nonce_lru_size;                /* NONCE_LRU_SIZE, 1..16777216; 0 (unset): sized from
+					    * the skew window, at least 10000 (proxy/server.c) */
 
 	/* --- listener --- */
 	char *bind_address; /* BIND_ADDRESS: IP literal (brackets stripped) or "localhost";

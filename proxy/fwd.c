@@ -58,7 +58,9 @@ struct lk_xfer {
 	uint8_t phase;
 	uint32_t sent;      /* of the current head-phase send */
 	uint32_t head_len;  /* forwarded request head, then response head, in ctx->out */
-	uint32_t body0_len; /* request body bytes at ctx->in + req.head_len */
+	const char *body0;  /* request body bytes sent with the head: those that came with it
+			     * (ctx->in), or the whole verified body (ctx->body) */
+	uint32_t body0_len;
 	uint32_t extra_off; /* response body bytes that came with the head, in ctx->up */
 	uint32_t extra_len;
 	struct lk_relay_dir u2c;
@@ -185,6 +187,7 @@ static void fail(struct lk_conn *c, int status, const char *msg)
 	/* Docker's side of this exchange is in an unknown state and the
 	 * client may still be sending a body: the connection ends here. */
 	c->flags |= LK_SF_CLOSE_AFTER;
+	lk__admit_audit_status(c, status);
 	if (c->up_fd >= 0 && !release_up(c, false))
 		(void)lk_conn_cancel_up(c);
 	xfer_release(c);
@@ -462,6 +465,7 @@ static void got_resp_head(struct lk_conn *c, uint32_t head_len)
 		upstream_failed(c, -EPROTO);
 		return;
 	}
+	lk__admit_audit_status(c, resp->status);
 	init_u2c(c, resp, raw);
 	if (raw) {
 		xf->flags |= XF_RAW;
@@ -632,7 +636,7 @@ static void on_up_sent(struct lk_conn *c, int res)
 		len = xf->head_len;
 		break;
 	case PH_REQ_BODY0:
-		base = x->in + x->req.head_len;
+		base = xf->body0;
 		len = xf->body0_len;
 		break;
 	case PH_RAW_EARLY:
@@ -649,7 +653,7 @@ static void on_up_sent(struct lk_conn *c, int res)
 		return;
 	}
 	if (xf->phase == PH_REQ_HEAD && xf->body0_len != 0)
-		send_up(c, PH_REQ_BODY0, x->in + x->req.head_len, xf->body0_len);
+		send_up(c, PH_REQ_BODY0, xf->body0, xf->body0_len);
 	else if (xf->phase == PH_RAW_EARLY) {
 		x->consumed = x->in_len;
 		start_relays(c);
@@ -665,6 +669,7 @@ static void limited(struct lk_conn *c, const char *msg)
 	struct lk_obuf b;
 
 	sw_of(c)->stats.limited++;
+	lk__admit_audit_status(c, 429);
 	if (lk_http_req_body(&x->req) != LK_HTTP_BODY_NONE)
 		c->flags |= LK_SF_CLOSE_AFTER;
 	lk_obuf_init(&b, x->out, sizeof(x->out));
@@ -677,7 +682,12 @@ static int build_up_head(struct lk_conn *c)
 {
 	struct lk_xfer *xf = xf_of(c);
 	struct lk_sess_ctx *x = ctx_of(c);
-	struct lk_proxy_req_opts o = { .hijack = (xf->flags & XF_HIJACK) != 0 };
+	struct lk_proxy_req_opts o = {
+		.hijack = (xf->flags & XF_HIJACK) != 0,
+		/* A verified chunked body was decoded: it goes as Content-Length. */
+		.has_body_len = x->body_use != 0 && x->body_chunked,
+		.body_len = x->body_len,
+	};
 	struct lk_obuf b;
 
 	lk_obuf_init(&b, x->out, sizeof(x->out));
@@ -730,16 +740,26 @@ void lk__fwd_start(struct lk_conn *c)
 	sw->stats.proxied++;
 	lk__sess_set_state(c, LK_CS_PROXY);
 
-	enum lk_http_body rb = lk_http_req_body(r);
-	lk_relay_init(&xf->c2u, rb == LK_HTTP_BODY_CHUNKED ? LK_RELAY_CHUNKED : LK_RELAY_LENGTH,
-		      rb == LK_HTTP_BODY_LENGTH ? (uint64_t)r->content_length : 0, false);
-	ssize_t k = lk_relay_account(&xf->c2u, x->in + r->head_len, x->in_len - r->head_len);
-	if (k < 0) {
-		fail(c, xf->c2u.ch.status != 0 ? xf->c2u.ch.status : 400, "malformed chunked request body");
-		return;
+	if (x->body_use != 0) {
+		/* The body was read and verified whole (signed request): it is
+		 * sent from there, and nothing more comes from the client. */
+		lk_relay_init(&xf->c2u, LK_RELAY_LENGTH, 0, false);
+		xf->body0 = x->body;
+		xf->body0_len = x->body_len;
+	} else {
+		enum lk_http_body rb = lk_http_req_body(r);
+		lk_relay_init(&xf->c2u, rb == LK_HTTP_BODY_CHUNKED ? LK_RELAY_CHUNKED : LK_RELAY_LENGTH,
+			      rb == LK_HTTP_BODY_LENGTH ? (uint64_t)r->content_length : 0, false);
+		ssize_t k = lk_relay_account(&xf->c2u, x->in + r->head_len, x->in_len - r->head_len);
+		if (k < 0) {
+			fail(c, xf->c2u.ch.status != 0 ? xf->c2u.ch.status : 400,
+			     "malformed chunked request body");
+			return;
+		}
+		xf->body0 = x->in + r->head_len;
+		xf->body0_len = (uint32_t)k;
+		x->consumed = r->head_len + (uint32_t)k;
 	}
-	xf->body0_len = (uint32_t)k;
-	x->consumed = r->head_len + (uint32_t)k;
 	if (build_up_head(c) < 0) {
 		fail(c, 431, "request header fields too large");
 		return;

@@ -10,8 +10,13 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "auth/argon2.h"
+#include "auth/audit.h"
+#include "auth/registry.h"
 #include "auth/shtab.h"
 #include "auth/token.h"
+#include "auth/verifier.h"
+#include "core/log.h"
 #include "core/config.h"
 #include "core/dbg.h"
 #include "core/err.h"
@@ -158,6 +163,67 @@ static int init_workers(struct lk_server *s, char *err, size_t err_len)
 	return 0;
 }
 
+/* Nonces live twice the skew window (a timestamp may be a window in the
+ * future, DESIGN.md decision 4). The table holds NONCE_LRU_SIZE of them
+ * when it is set; unset, it holds what LK_NONCE_RATE_MIN signed requests a
+ * second leave unexpired (120 000 with the default window, ~4 MiB), since
+ * the reference's 10 000 fill at 83 requests a second once the TTL is two
+ * windows, and a full table refuses (503). */
+#define LK_NONCE_RATE_MIN 1000u
+#define LK_VERIFY_INFLIGHT 64u
+
+static int init_credentials(struct lk_server *s, char *err, size_t err_len)
+{
+	const struct lk_config *cfg = s->cfg;
+	uint32_t ttl = 2u * (uint32_t)(cfg->max_clock_skew_s > 0 ? cfg->max_clock_skew_s : 60);
+
+	if (pthread_mutex_init(&s->reload_mu, NULL) != 0)
+		return -ENOMEM;
+	s->reload_mu_init = true;
+	if (cfg->token_hash != NULL) {
+		struct lk_phc phc;
+
+		if (lk_phc_parse(cfg->token_hash, &phc, err, err_len) < 0)
+			return -EINVAL;
+		/* Half the cores derive; the other half keep serving. */
+		unsigned n = s->n_workers > 1 ? s->n_workers / 2 : 1;
+		s->verifier = lk_verifier_new(&phc, n, LK_VERIFY_INFLIGHT, s->n_workers, err, err_len);
+		lk_crypto_cleanse(&phc, sizeof(phc));
+		if (s->verifier == NULL)
+			return -ENOMEM;
+	}
+	if (cfg->authorized_keys != NULL) {
+		struct lk_registry *r = lk_registry_load(cfg->authorized_keys, err, err_len);
+
+		if (r == NULL)
+			return -EINVAL;
+		if (lk_registry_duplicates(r) != 0)
+			LK_LOG(LK_LOG_WARN, "authorized_keys: duplicate key ID, keeping first occurrence",
+			       LK_LOG_UINT("dropped", lk_registry_duplicates(r)));
+		LK_LOG(LK_LOG_INFO, "authorized_keys loaded", LK_LOG_STR("file", cfg->authorized_keys),
+		       LK_LOG_UINT("keys", lk_registry_count(r)));
+		s->keys = lk_registry_cell_new(r, s->n_workers + 1);
+		if (s->keys == NULL) {
+			lk_registry_free(r);
+			snprintf(err, err_len, "AUTHORIZED_KEYS: out of memory");
+			return -ENOMEM;
+		}
+		uint64_t want = cfg->nonce_lru_size > 0 ? (uint64_t)cfg->nonce_lru_size
+							 : LK_MAX(10000u, (uint64_t)LK_NONCE_RATE_MIN * ttl);
+		s->nonces = lk_nonce_table_new((uint32_t)LK_MIN(want, (uint64_t)LK_SHTAB_CAPACITY_MAX), ttl);
+		if (s->nonces == NULL) {
+			snprintf(err, err_len, "NONCE_LRU_SIZE: cannot allocate the nonce table");
+			return -ENOMEM;
+		}
+	}
+	if (cfg->audit_log != NULL) {
+		s->audit = lk_audit_new(cfg->audit_log, s->n_workers, 0, err, err_len);
+		if (s->audit == NULL)
+			return -EINVAL;
+	}
+	return 0;
+}
+
 int lk_server_init(struct lk_server *s, const struct lk_config *cfg, char *err, size_t err_len)
 {
 	int rc;
@@ -189,6 +255,9 @@ int lk_server_init(struct lk_server *s, const struct lk_config *cfg, char *err, 
 			return -ENOMEM;
 		}
 	}
+	rc = init_credentials(s, err, err_len);
+	if (rc < 0)
+		return rc;
 	if (cfg->tls_cert != NULL) {
 		s->tls = lk_tls_ctx_new_server(cfg->tls_cert, cfg->tls_key, err, err_len);
 		if (s->tls == NULL)
@@ -197,6 +266,13 @@ int lk_server_init(struct lk_server *s, const struct lk_config *cfg, char *err, 
 	rc = bind_listeners(s, err, err_len);
 	if (rc == 0)
 		rc = init_workers(s, err, err_len);
+	/* Verdicts wake the submitting worker through its own eventfd. */
+	for (unsigned i = 0; rc == 0 && s->verifier != NULL && i < s->n_workers; i++)
+		lk_verifier_set_notify(s->verifier, i, ((struct lk_sworker *)s->sworkers)[i].w.wake_fd);
+	if (rc == 0 && s->audit != NULL && lk_audit_start(s->audit) < 0) {
+		snprintf(err, err_len, "AUDIT_LOG: cannot start the audit writer");
+		rc = -EAGAIN;
+	}
 	return rc;
 }
 
@@ -279,7 +355,64 @@ void lk_server_done(struct lk_server *s)
 	free(s->listen_fds);
 	lk_tls_ctx_free(s->tls);
 	lk_limiter_free(s->limiter);
+	lk_verifier_free(s->verifier);
+	lk_registry_cell_free(s->keys);
+	lk_nonce_table_free(s->nonces);
+	lk_audit_free(s->audit);
+	if (s->reload_mu_init)
+		pthread_mutex_destroy(&s->reload_mu);
 	*s = (struct lk_server){ 0 };
+}
+
+struct diff_log {
+	unsigned added, removed;
+};
+
+static void log_key_change(void *arg, bool added, const struct lk_pubkey *k)
+{
+	struct diff_log *d = arg;
+
+	if (added)
+		d->added++;
+	else
+		d->removed++;
+	LK_LOG(LK_LOG_INFO, added ? "ed25519 key added" : "ed25519 key removed",
+	       LK_LOG_STR("key_id", k->id), LK_LOG_STR("comment", k->comment));
+}
+
+int lk_server_reload_keys(struct lk_server *s, const char *why)
+{
+	char err[LK_REGISTRY_ERR_MAX];
+	struct diff_log d = { 0 };
+
+	if (s->keys == NULL)
+		return -ENOENT;
+	struct lk_registry *next = lk_registry_load(s->cfg->authorized_keys, err, sizeof(err));
+	if (next == NULL) {
+		LK_LOG(LK_LOG_ERROR, "authorized_keys reload failed, keeping the previous keys",
+		       LK_LOG_STR("trigger", why), LK_LOG_STR("error", err));
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&s->reload_mu);
+	/* Reader slot n_workers is the reloader's (under the mutex). Only a
+	 * swap frees a snapshot, and swaps happen under the mutex, so old
+	 * stays valid after leaving. */
+	const struct lk_registry *old = lk_registry_enter(s->keys, s->n_workers);
+	lk_registry_leave(s->keys, s->n_workers);
+	lk_registry_diff(old, next, log_key_change, &d);
+	size_t n = lk_registry_count(next);
+	lk_registry_swap(s->keys, next);
+	pthread_mutex_unlock(&s->reload_mu);
+	LK_LOG(LK_LOG_INFO, "authorized_keys reloaded", LK_LOG_STR("trigger", why),
+	       LK_LOG_UINT("keys", n), LK_LOG_UINT("added", d.added),
+	       LK_LOG_UINT("removed", d.removed));
+	return 0;
+}
+
+void lk_server_reopen_audit(struct lk_server *s)
+{
+	if (s->audit != NULL)
+		lk_audit_reopen(s->audit);
 }
 
 const char *lk_server_ring_flags(const struct lk_server *s)
@@ -311,5 +444,19 @@ void lk_server_stats_sum(const struct lk_server *s, struct lk_server_stats *out)
 		out->pool_reused += sws[i].stats.pool_reused;
 		out->bytes_u2c += sws[i].stats.bytes_u2c;
 		out->bytes_c2u += sws[i].stats.bytes_c2u;
+		for (unsigned k = 0; k < 5; k++)
+			out->auth_by_reason[k] += sws[i].stats.auth_by_reason[k];
+		out->nonce_full += sws[i].stats.nonce_full;
+		out->verify_busy += sws[i].stats.verify_busy;
+		out->body_refused += sws[i].stats.body_refused;
+		out->signed_ok += sws[i].stats.signed_ok;
+		out->audit_dropped += sws[i].stats.audit_dropped;
 	}
+}
+
+uint64_t lk_server_worker_accepted(const struct lk_server *s, unsigned i)
+{
+	const struct lk_sworker *sws = s->sworkers;
+
+	return sws != NULL && i < s->n_workers ? sws[i].w.stats.accepted : 0;
 }

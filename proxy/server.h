@@ -9,6 +9,7 @@
 #define LK_PROXY_SERVER_H
 
 #include <sys/un.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,6 +39,12 @@ struct lk_server_stats {
 	uint64_t bytes_u2c;
 	uint64_t bytes_c2u;
 	uint64_t zc_sends; /* TLS output sent zero-copy from registered buffers */
+	uint64_t auth_by_reason[5]; /* 401s by enum lk_sig_reason slot: [0] token/none */
+	uint64_t nonce_full;      /* signed requests refused: nonce table full (503) */
+	uint64_t verify_busy;     /* Argon2id verifier pool saturated (429) */
+	uint64_t body_refused;    /* signed/enrollment bodies over a limit (413) or budget (503) */
+	uint64_t signed_ok;       /* requests admitted by an Ed25519 signature */
+	uint64_t audit_dropped;   /* audit records the per-worker buffer could not take */
 	uint64_t cq_overflows;
 };
 
@@ -58,6 +65,16 @@ struct lk_server {
 	/* Failed-authentication limiter shared by all workers (lock-free, see
 	 * auth/shtab.h); NULL when no credential is configured. */
 	struct lk_limiter *limiter;
+	/* Credentials beyond TOKEN (NULL when not configured). */
+	struct lk_verifier *verifier;   /* TOKEN_HASH: Argon2id off the rings */
+	struct lk_registry_cell *keys;  /* AUTHORIZED_KEYS: reader i = worker i */
+	struct lk_nonce_table *nonces;  /* shared by every worker */
+	struct lk_enroll *enroll;       /* ENROLLMENT_TOKEN with AUTHORIZED_KEYS */
+	struct lk_audit *audit;         /* AUDIT_LOG: producer i = worker i */
+	pthread_mutex_t reload_mu;      /* one registry reloader at a time (SIGHUP, enrollment) */
+	bool reload_mu_init;
+	/* Bytes of buffered signed/enrollment bodies, agent-wide. */
+	atomic_uint_fast64_t body_bytes;
 	/* Agent-wide admission counters, the only state the workers share on
 	 * the request path: plain atomic add/sub, relaxed order (they bound
 	 * resources, they order nothing). */
@@ -76,9 +93,18 @@ void lk_server_stop(struct lk_server *s);
 void lk_server_join(struct lk_server *s);
 /* lk_server_done frees everything; NULL-safe on a half-initialised server. */
 void lk_server_done(struct lk_server *s);
+/* lk_server_reload_keys re-reads AUTHORIZED_KEYS and publishes it to the
+ * workers (SIGHUP, enrollment); a file that does not load keeps the old
+ * keys. why names the trigger for the log. Blocking: not on a ring thread
+ * except for the one-shot enrollment. Returns 0 or -errno. */
+int lk_server_reload_keys(struct lk_server *s, const char *why);
+/* lk_server_reopen_audit asks the audit writer to reopen its file. */
+void lk_server_reopen_audit(struct lk_server *s);
 /* lk_server_ring_flags returns the io_uring setup flags the workers got
  * (after lk_server_start), for the start-up log. */
 const char *lk_server_ring_flags(const struct lk_server *s);
+/* lk_server_worker_accepted returns how many connections worker i took. */
+uint64_t lk_server_worker_accepted(const struct lk_server *s, unsigned i);
 /* lk_server_stats_sum adds up the workers' counters (racy reads, for
  * reporting only). */
 void lk_server_stats_sum(const struct lk_server *s, struct lk_server_stats *out);

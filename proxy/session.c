@@ -20,9 +20,6 @@
 #include "core/pool.h"
 #include "core/tls.h"
 #include "core/worker.h"
-#include "auth/clientip.h"
-#include "auth/shtab.h"
-#include "auth/token.h"
 #include "proxy/relay.h"
 #include "proxy/routes.h"
 #include "proxy/server.h"
@@ -35,7 +32,8 @@ static const char ping_req[] = "GET /_ping HTTP/1.1\r\nHost: docker\r\nUser-Agen
 
 static const char *const state_names[LK_CS__COUNT] = {
 	[LK_CS_FREE] = "free",		[LK_CS_TLS_HANDSHAKE] = "tls_handshake",
-	[LK_CS_READ_HEAD] = "read_head", [LK_CS_UPSTREAM] = "upstream",
+	[LK_CS_READ_HEAD] = "read_head", [LK_CS_AUTH] = "auth",
+	[LK_CS_BODY] = "body",		[LK_CS_UPSTREAM] = "upstream",
 	[LK_CS_PROXY] = "proxy",	[LK_CS_RELAY] = "relay",
 	[LK_CS_RESP] = "resp",		[LK_CS_CLOSING] = "closing",
 };
@@ -59,11 +57,14 @@ static struct lk_sess_ctx *ctx_of(struct lk_conn *c)
  * machine's definition. */
 void lk__sess_set_state(struct lk_conn *c, enum lk_conn_state to)
 {
-	static const uint8_t legal[LK_CS__COUNT] = {
+	static const uint16_t legal[LK_CS__COUNT] = {
 		[LK_CS_FREE] = 1u << LK_CS_TLS_HANDSHAKE | 1u << LK_CS_READ_HEAD,
 		[LK_CS_TLS_HANDSHAKE] = 1u << LK_CS_READ_HEAD | 1u << LK_CS_CLOSING,
-		[LK_CS_READ_HEAD] = 1u << LK_CS_READ_HEAD | 1u << LK_CS_UPSTREAM | 1u << LK_CS_PROXY |
-				    1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
+		[LK_CS_READ_HEAD] = 1u << LK_CS_READ_HEAD | 1u << LK_CS_AUTH | 1u << LK_CS_BODY |
+				    1u << LK_CS_UPSTREAM | 1u << LK_CS_PROXY | 1u << LK_CS_RESP |
+				    1u << LK_CS_CLOSING,
+		[LK_CS_AUTH] = 1u << LK_CS_PROXY | 1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
+		[LK_CS_BODY] = 1u << LK_CS_PROXY | 1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
 		[LK_CS_UPSTREAM] = 1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
 		[LK_CS_PROXY] = 1u << LK_CS_RELAY | 1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
 		[LK_CS_RELAY] = 1u << LK_CS_READ_HEAD | 1u << LK_CS_CLOSING,
@@ -100,6 +101,9 @@ static struct lk_sess_ctx *ctx_get(struct lk_conn *c)
 	x->out_len = x->out_off = 0;
 	x->up_len = x->up_sent = 0;
 	x->head_only = false;
+	x->body_use = 0;
+	x->body = NULL;
+	x->audit_pending = false;
 	lk_http_parser_init(&x->parser, 0);
 	c->ctx = x;
 	return x;
@@ -109,11 +113,12 @@ void lk__sess_ctx_put(struct lk_conn *c)
 {
 	if (c->ctx == NULL)
 		return;
+	lk__admit_body_free(c);
 	lk_pool_put(&sw_of(c->w)->ctx_pool, c->ctx);
 	c->ctx = NULL;
 }
 
-static void arm_recv(struct lk_conn *c)
+void lk__sess_arm_recv(struct lk_conn *c)
 {
 	if (c->flags & (LK_SF_RECV | LK_SF_CLI_EOF))
 		return;
@@ -174,9 +179,10 @@ void lk__sess_flush(struct lk_conn *c)
 }
 
 /* respond builds a complete response in the context's out buffer and starts
- * sending it. body may be NULL for an empty body. */
-static void respond(struct lk_conn *c, int status, const char *ctype, const char *body,
-		    size_t body_len)
+ * sending it. body may be NULL for an empty body; extra, if not NULL, is
+ * one or more complete header lines. */
+static void respond_x(struct lk_conn *c, int status, const char *ctype, const char *extra,
+		      const char *body, size_t body_len)
 {
 	struct lk_sess_ctx *x = ctx_of(c);
 	struct lk_obuf b;
@@ -186,6 +192,8 @@ static void respond(struct lk_conn *c, int status, const char *ctype, const char
 	lk_http_write_status(&b, status);
 	if (ctype != NULL)
 		lk_http_write_header(&b, "Content-Type", ctype, strlen(ctype));
+	if (extra != NULL)
+		lk_obuf_puts(&b, extra);
 	lk_http_write_header_u64(&b, "Content-Length", body_len);
 	if (c->flags & LK_SF_CLOSE_AFTER)
 		lk_http_write_header(&b, "Connection", "close", 5);
@@ -194,6 +202,22 @@ static void respond(struct lk_conn *c, int status, const char *ctype, const char
 		lk_obuf_put(&b, body, body_len);
 	LK_ASSERT(!b.overflow); /* our own responses are small and fixed */
 	lk__sess_send_response(c, b.len);
+}
+
+static void respond(struct lk_conn *c, int status, const char *ctype, const char *body,
+		    size_t body_len)
+{
+	respond_x(c, status, ctype, NULL, body, body_len);
+}
+
+void lk__sess_respond_json(struct lk_conn *c, int status, const char *extra, const char *json)
+{
+	/* A refused request's body was not read: the stream cannot be
+	 * resynchronised unless the whole body is already in. */
+	if (lk_http_req_body(&ctx_of(c)->req) != LK_HTTP_BODY_NONE &&
+	    !(c->state == LK_CS_BODY && ctx_of(c)->body_use != 0 && ctx_of(c)->body_end))
+		c->flags |= LK_SF_CLOSE_AFTER;
+	respond_x(c, status, "application/json", extra, json, strlen(json));
 }
 
 void lk__sess_send_response(struct lk_conn *c, uint32_t len)
@@ -279,6 +303,29 @@ static int tls_pull(struct lk_conn *c)
 	return 0;
 }
 
+/* tls_pull_body decrypts a buffered body (LK_CS_BODY) into the body buffer
+ * until it is complete; what follows it stays in the engine for the next
+ * request. Returns 0, or -errno for a TLS error. */
+static int tls_pull_body(struct lk_conn *c)
+{
+	char buf[4096];
+
+	while (c->state == LK_CS_BODY && !ctx_of(c)->body_end) {
+		ssize_t k = lk_tls_read(c->tls, buf, sizeof(buf));
+
+		if (k == LK_AGAIN)
+			return 0;
+		if (k == 0) {
+			c->flags |= LK_SF_CLI_EOF;
+			return 0;
+		}
+		if (k < 0)
+			return (int)k;
+		lk__admit_body(c, buf, (size_t)k);
+	}
+	return 0;
+}
+
 static void handshake_done(struct lk_conn *c)
 {
 	lk__sess_set_state(c, LK_CS_READ_HEAD);
@@ -314,7 +361,11 @@ static int tls_ingest(struct lk_conn *c, const char *p, size_t n)
 			if (hs == 0)
 				handshake_done(c);
 		}
-		if (c->state == LK_CS_READ_HEAD) {
+		if (c->state == LK_CS_BODY) {
+			int rc = tls_pull_body(c);
+			if (rc < 0)
+				return rc;
+		} else if (c->state == LK_CS_READ_HEAD) {
 			int rc = tls_pull(c);
 			if (rc < 0)
 				return rc;
@@ -333,6 +384,10 @@ static int plain_ingest(struct lk_conn *c, const char *p, size_t n)
 
 	if (x == NULL)
 		return -ENOMEM;
+	if (c->state == LK_CS_BODY) {
+		lk__admit_body(c, p, n);
+		return 0;
+	}
 	/* Bytes beyond the head buffer are dropped only when the head is
 	 * already too large, which the parser answers with 431. */
 	size_t take = LK_MIN(n, sizeof(x->in) - x->in_len);
@@ -347,7 +402,7 @@ static void on_cli_recv(struct lk_conn *c, uint8_t aux, int res, uint32_t flags)
 
 	c->flags &= ~LK_SF_RECV;
 	if (res == -ENOBUFS) {
-		arm_recv(c);
+		lk__sess_arm_recv(c);
 		return;
 	}
 	if (res <= 0) {
@@ -381,74 +436,25 @@ static void on_cli_recv(struct lk_conn *c, uint8_t aux, int res, uint32_t flags)
 	if (c->tls != NULL)
 		lk__sess_flush(c);
 	if (c->state == LK_CS_TLS_HANDSHAKE)
-		arm_recv(c);
+		lk__sess_arm_recv(c);
 	else if (c->state == LK_CS_READ_HEAD)
 		try_parse(c);
+	else if (c->state == LK_CS_BODY)
+		lk__admit_body_more(c);
 }
 
 static void start_ping(struct lk_conn *c);
 
-enum admit { ADMIT_OK, ADMIT_DENY, ADMIT_LIMITED };
-
-/* client_key finds the client of this request (behind TRUSTED_PROXIES, the
- * rightmost untrusted forwarded address) as a limiter key. A peer that
- * cannot be read counts as the unspecified address: limited together. */
-static void client_key(struct lk_conn *c, struct lk_ip_key *out)
+/* is_enroll tells whether r is an enrollment (spec 6.6: POST only; other
+ * methods fall through to the proxy), when enrollment is configured. */
+static bool is_enroll(const struct lk_server *srv, const struct lk_http_req *r)
 {
-	const struct lk_config *cfg = sw_of(c->w)->srv->cfg;
-	struct lk_ip peer = { 0 }, ip;
+	static const char a[] = "/api/lookout/enroll", b[] = "/api/portwing/enroll";
 
-	/* The peer is fixed for the connection: one getpeername, on its first
-	 * protected request, not one per request. */
-	if (c->peer_family == 0) {
-		struct sockaddr_storage ss = { .ss_family = AF_UNSPEC };
-		socklen_t len = sizeof(ss);
-
-		(void)getpeername(c->fd, (struct sockaddr *)&ss, &len);
-		if (ss.ss_family == AF_INET) {
-			c->peer_family = AF_INET;
-			memcpy(c->peer_addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
-		} else if (ss.ss_family == AF_INET6) {
-			c->peer_family = AF_INET6;
-			memcpy(c->peer_addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
-		}
-	}
-	peer.family = c->peer_family;
-	memcpy(peer.addr, c->peer_addr, sizeof(peer.addr));
-	lk_client_ip(&ctx_of(c)->req, &peer, cfg->trusted_proxies, cfg->n_trusted_proxies, &ip);
-	*out = (struct lk_ip_key){ .b = { 0 } };
-	if (ip.family == AF_INET) {
-		out->b[10] = out->b[11] = 0xff;
-		memcpy(out->b + 12, ip.addr, 4);
-	} else if (ip.family == AF_INET6) {
-		memcpy(out->b, ip.addr, 16);
-	}
-}
-
-/* admit applies the configured credential to a request for a protected
- * route. A client with too many recent failures is refused before any
- * credential work, even with a valid one (spec 7); each refusal counts as a
- * failure. Tokens are checked here; TOKEN_HASH and AUTHORIZED_KEYS verifiers
- * are not wired yet, so a deployment with only those refuses everything
- * (fail closed). No credential at all is only possible with
- * ALLOW_UNAUTHENTICATED, which the configuration checked. */
-static enum admit admit(struct lk_conn *c)
-{
-	struct lk_server *srv = sw_of(c->w)->srv;
-	struct lk_ip_key key;
-
-	if (srv->limiter == NULL)
-		return ADMIT_OK;
-	client_key(c, &key);
-	if (lk_limiter_is_limited(srv->limiter, &key, c->w->now_ms))
-		return ADMIT_LIMITED;
-	if (srv->has_token &&
-	    lk_auth_check_token(&ctx_of(c)->req, srv->token_digest) == LK_AUTH_OK)
-		return ADMIT_OK;
-	/* A full limiter table cannot record the failure: fail closed. */
-	if (lk_limiter_fail(srv->limiter, &key, c->w->now_ms) < 0)
-		return ADMIT_LIMITED;
-	return ADMIT_DENY;
+	if (srv->enroll == NULL || r->meth != LK_HTTP_POST)
+		return false;
+	return (r->path_len == sizeof(a) - 1 && memcmp(r->target, a, sizeof(a) - 1) == 0) ||
+	       (r->path_len == sizeof(b) - 1 && memcmp(r->target, b, sizeof(b) - 1) == 0);
 }
 
 static void handle_request(struct lk_conn *c)
@@ -462,9 +468,9 @@ static void handle_request(struct lk_conn *c)
 	x->head_only = r->meth == LK_HTTP_HEAD;
 	enum lk_route route = lk_route_match(r);
 
-	/* No agent route reads a request body yet, so a request carrying one
-	 * is answered and the connection closed rather than resynchronised;
-	 * the proxy relays bodies and keeps the connection. */
+	/* The health routes read no body, so a request carrying one is
+	 * answered and the connection closed rather than resynchronised; the
+	 * proxy and enrollment read bodies and keep the connection. */
 	if ((r->flags & LK_HTTP_F_CLOSE) || c->w->stopping ||
 	    (route != LK_ROUTE_NOT_FOUND && lk_http_req_body(r) != LK_HTTP_BODY_NONE))
 		c->flags |= LK_SF_CLOSE_AFTER;
@@ -476,21 +482,9 @@ static void handle_request(struct lk_conn *c)
 		start_ping(c);
 		break;
 	case LK_ROUTE_NOT_FOUND:
-		/* Everything that is not an agent route goes to Docker, behind
-		 * the credential check. */
-		switch (admit(c)) {
-		case ADMIT_OK:
-			lk__fwd_start(c);
-			break;
-		case ADMIT_DENY:
-			sw_of(c->w)->stats.auth_failures++;
-			respond_json(c, 401, "{\"message\":\"unauthorized\"}\n");
-			break;
-		case ADMIT_LIMITED:
-			sw_of(c->w)->stats.auth_limited++;
-			respond_json(c, 429, "{\"message\":\"too many failed attempts\"}\n");
-			break;
-		}
+		/* Enrollment, or everything else: Docker, behind the
+		 * credential check (proxy/admit.c). */
+		lk__admit_request(c, is_enroll(sw->srv, r));
 		break;
 	default:
 		LK_UNREACHABLE();
@@ -505,7 +499,7 @@ static void try_parse(struct lk_conn *c)
 		if (c->flags & LK_SF_CLI_EOF)
 			lk__sess_close(c);
 		else
-			arm_recv(c);
+			lk__sess_arm_recv(c);
 		return;
 	}
 	if (c->flags & LK_SF_IDLE) {
@@ -523,7 +517,7 @@ static void try_parse(struct lk_conn *c)
 		} else if (c->flags & LK_SF_CLI_EOF) {
 			lk__sess_close(c);
 		} else {
-			arm_recv(c);
+			lk__sess_arm_recv(c);
 		}
 		return;
 	}
@@ -550,7 +544,7 @@ static void next_idle(struct lk_conn *c)
 	if (c->flags & LK_SF_CLI_EOF)
 		lk__sess_close(c);
 	else
-		arm_recv(c);
+		lk__sess_arm_recv(c);
 }
 
 void lk__sess_next_request(struct lk_conn *c)
@@ -565,6 +559,7 @@ void lk__sess_next_request(struct lk_conn *c)
 	}
 	uint32_t used = x->consumed;
 	/* Pipelined bytes after this request's head start the next one. */
+	lk__admit_body_free(c);
 	if (x->in_len > used) {
 		memmove(x->in, x->in + used, x->in_len - used);
 		x->in_len -= used;
@@ -718,6 +713,10 @@ static void on_timer(struct lk_timer *t)
 	case LK_CS_UPSTREAM:
 		ping_done(c, false);
 		break;
+	case LK_CS_AUTH:
+	case LK_CS_BODY:
+		lk__admit_on_timer(c);
+		break;
 	case LK_CS_PROXY:
 	case LK_CS_RELAY:
 		lk__fwd_on_timer(c);
@@ -781,7 +780,7 @@ static void on_accept(struct lk_worker *w, int fd)
 		lk__sess_set_state(c, LK_CS_READ_HEAD);
 		lk__sess_arm_timer(c, LK_TQ_HEADER);
 	}
-	arm_recv(c);
+	lk__sess_arm_recv(c);
 }
 
 static void on_stop(struct lk_worker *w)
@@ -815,5 +814,6 @@ const struct lk_worker_ops lk_session_ops = {
 	.on_accept = on_accept,
 	.on_cqe = on_cqe,
 	.on_stop = on_stop,
+	.on_wake = lk__admit_on_wake,
 	.on_free = on_free,
 };

@@ -14,6 +14,10 @@ enum lk_conn_state {
 	LK_CS_TLS_HANDSHAKE, /* tls valid, ctx NULL; handshake timer armed */
 	LK_CS_READ_HEAD,     /* waiting for a request head; ctx NULL while idle between
 			      * requests (idle timer), else partial head in ctx (header timer) */
+	LK_CS_AUTH,          /* ctx valid, no op queued: an Argon2id verdict is awaited from the
+			      * verifier pool (request timer); the body waits in the socket */
+	LK_CS_BODY,          /* ctx valid: the body of a signed request or an enrollment is
+			      * read into the ctx's body buffer before anything is decided */
 	LK_CS_UPSTREAM,      /* ctx valid, up_fd valid: asking Docker for the client */
 	LK_CS_PROXY,         /* ctx and xfer valid: forwarding a request to Docker, waiting for
 			      * and sending back its response head (proxy/fwd.c) */

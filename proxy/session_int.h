@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth/shtab.h"
+#include "auth/sigv.h"
 #include "core/http.h"
 #include "core/pool.h"
 #include "core/worker.h"
@@ -18,9 +20,37 @@
 #define LK_SESS_OUT_MAX (LK_HTTP_HEAD_MAX + 1024)
 #define LK_SESS_UP_MAX LK_HTTP_HEAD_MAX
 
+/* enum lk_cred is the credential that admitted a request (audit). */
+enum lk_cred { LK_CRED_NONE, LK_CRED_TOKEN, LK_CRED_ARGON2, LK_CRED_ED25519 };
+
+/* What a buffered request body is for (struct lk_sess_ctx.body_use). */
+enum lk_body_use { LK_BODY_SIGNED = 1, LK_BODY_ENROLL };
+
 /* struct lk_sess_ctx is held by a connection only while a request is in
  * progress (from its first byte to the end of its response). */
 struct lk_sess_ctx {
+	/* Admission (proxy/admit.c). */
+	uint64_t t0_ms;        /* request head complete: audit duration */
+	uint64_t auth_cookie;  /* identifies the verdict awaited in LK_CS_AUTH */
+	uint8_t cred;          /* enum lk_cred */
+	bool audit_pending;    /* a mutating request passed: audit it with its status */
+	char actor[48];        /* client IP as text (audit), "" when not looked up */
+	struct lk_ip_key ipkey; /* the client in the failed-auth limiter */
+	char key_id[LK_KEYS_ID_LEN + 1];
+	struct lk_sig_req sig;
+	/* A body read whole before anything is decided (signed requests,
+	 * enrollment): malloc'd, counted in srv->spool_bytes, freed with the
+	 * request. After a chunked body completes it holds the decoded bytes. */
+	char *body;
+	uint32_t body_len;
+	uint32_t body_cap;
+	uint32_t body_max;     /* framed body bytes allowed (413 above) */
+	uint8_t body_use;      /* enum lk_body_use, 0 when no body is buffered */
+	bool body_chunked;
+	bool body_end;         /* the whole body is in */
+	uint64_t body_left;    /* Content-Length body: bytes still to come */
+	struct lk_http_chunked body_ch;
+
 	struct lk_http_parser parser;
 	struct lk_http_req req;
 	struct lk_http_parser up_parser;
@@ -54,6 +84,7 @@ struct lk_sworker {
 	struct lk_pool tls_out_pool;
 	struct lk_server_stats stats;
 	unsigned tq[LK_TQ__COUNT];
+	uint64_t auth_seq; /* verdict cookies of this worker */
 };
 
 extern const struct lk_worker_ops lk_session_ops;
@@ -69,6 +100,26 @@ void lk__sess_ctx_put(struct lk_conn *c);
 /* lk__sess_send_response sends the complete response already written in
  * ctx->out[0, len) and moves c to LK_CS_RESP. */
 void lk__sess_send_response(struct lk_conn *c, uint32_t len);
+
+/* Admission (proxy/admit.c): credentials, signed bodies, enrollment, audit.
+ * lk__admit_request takes over a request for a protected route (or
+ * enrollment) and ends in lk__fwd_start or a response. */
+void lk__admit_request(struct lk_conn *c, bool enroll);
+/* lk__admit_body takes n bytes (borrowed) that arrived in LK_CS_BODY. */
+void lk__admit_body(struct lk_conn *c, const char *p, size_t n);
+/* lk__admit_body_more continues LK_CS_BODY after input: decide or read on. */
+void lk__admit_body_more(struct lk_conn *c);
+void lk__admit_on_timer(struct lk_conn *c);
+void lk__admit_on_wake(struct lk_worker *w);
+/* lk__admit_body_free releases a buffered body (request end). */
+void lk__admit_body_free(struct lk_conn *c);
+/* lk__admit_audit_status records an admitted mutating request once its
+ * status is known (response head, or the proxy's own error). */
+void lk__admit_audit_status(struct lk_conn *c, int status);
+/* lk__sess_respond_json sends a complete JSON response with an optional
+ * extra header line ("Name: value\r\n"), closing afterwards when asked. */
+void lk__sess_respond_json(struct lk_conn *c, int status, const char *extra, const char *json);
+void lk__sess_arm_recv(struct lk_conn *c);
 
 /* The proxy (proxy/fwd.c). */
 size_t lk__fwd_xfer_size(void);

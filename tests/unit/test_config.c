@@ -167,7 +167,7 @@ static void check_defaults(void)
 	assert_false(cfg.allow_unauthenticated);
 	assert_false(cfg.allow_unauthenticated_remote);
 	assert_int_equal(cfg.max_clock_skew_s, 60);
-	assert_int_equal(cfg.nonce_lru_size, 10000);
+	assert_int_equal(cfg.nonce_lru_size, 0); /* unset: the server sizes it */
 	assert_string_equal(cfg.bind_address, "0.0.0.0");
 	assert_int_equal(cfg.port, 3000);
 	assert_null(cfg.tls_cert);
@@ -256,7 +256,7 @@ static const struct int_case {
 #define F(field) offsetof(struct lk_config, field)
 	{ "PORT", 0, 65535, 3000, F(port), 2 },
 	{ "MAX_CLOCK_SKEW_SECONDS", 1, 86400, 60, F(max_clock_skew_s), 0 },
-	{ "NONCE_LRU_SIZE", 1, 16777216, 10000, F(nonce_lru_size), 0 },
+	{ "NONCE_LRU_SIZE", 1, 16777216, 0, F(nonce_lru_size), 0 }, /* 0: sized by the server */
 	{ "HEARTBEAT_INTERVAL", 1, 3600, 30, F(heartbeat_interval_s), 0 },
 	{ "REQUEST_TIMEOUT", 0, 86400, 30, F(request_timeout_s), 0 },
 	{ "RECONNECT_DELAY", 1, 3600, 1, F(reconnect_delay_s), 0 },
