@@ -235,41 +235,39 @@ static int add_decoded_path(struct cbb *b, struct cbs path)
 	return 0;
 }
 
-/* add_target appends the second canonical line for s's version. */
-static int add_target(struct cbb *b, const struct lk_http_req *r, const struct lk_sig_req *s)
+/* add_target appends the second canonical line for version. */
+static int add_target(struct cbb *b, struct cbs target, int version)
 {
-	switch (s->version) {
+	switch (version) {
 	case 2:
 		/* The target as sent: escaped path, then '?' and the raw query
 		 * whenever a '?' is present (Go: EscapedPath + ForceQuery). The
 		 * parser refuses '#', so there is no fragment to strip. */
-		cbb_add(b, r->target, r->target_len);
+		cbb_add(b, target.p, target.n);
 		return 0;
 	case 0:
 		/* Legacy signatures do not cover the query, so a request that
 		 * has one (even an empty one) cannot use them (HEAD). */
-		if (r->path_len != r->target_len)
+		if (memchr(target.p, '?', target.n) != NULL)
 			return -EINVAL;
-		return add_decoded_path(b, (struct cbs){ .p = r->target, .n = r->path_len });
+		return add_decoded_path(b, target);
 	default:
 		return -EINVAL;
 	}
 }
 
-int lk_sig_canonical(const struct lk_http_req *r, const struct lk_sig_req *s,
-		     const uint8_t body_sha256[LK_SHA256_LEN], char *out, size_t cap,
-		     size_t *out_len)
+int lk_sig_canonical_raw(const char *method, size_t method_len, const char *target,
+			 size_t target_len, int version, const uint8_t body_sha256[LK_SHA256_LEN],
+			 int64_t ts, const char *nonce_hex, char *out, size_t cap, size_t *out_len)
 {
 	struct cbb b = { .p = out, .cap = cap };
 	char hex[2 * LK_SHA256_LEN + 1];
 	int rc;
 
-	if (!s->present || !s->ts_valid || s->nonce_hex == NULL)
-		return -EINVAL;
-	LK_DASSERT(r->path_len <= r->target_len);
-	cbb_add(&b, r->method, r->method_len);
+	LK_DASSERT(nonce_hex != NULL);
+	cbb_add(&b, method, method_len);
 	cbb_add_byte(&b, '\n');
-	rc = add_target(&b, r, s);
+	rc = add_target(&b, (struct cbs){ .p = target, .n = target_len }, version);
 	if (rc != 0)
 		return rc;
 	cbb_add_byte(&b, '\n');
@@ -277,13 +275,28 @@ int lk_sig_canonical(const struct lk_http_req *r, const struct lk_sig_req *s,
 		LK_UNREACHABLE();
 	cbb_add(&b, hex, 2 * LK_SHA256_LEN);
 	cbb_add_byte(&b, '\n');
-	cbb_add_i64(&b, s->ts);
+	cbb_add_i64(&b, ts);
 	cbb_add_byte(&b, '\n');
-	cbb_add(&b, s->nonce_hex, 2 * LK_SIG_NONCE_LEN);
+	cbb_add(&b, nonce_hex, 2 * LK_SIG_NONCE_LEN);
 	if (b.overflow)
 		return -ENOSPC;
 	*out_len = b.len;
 	return 0;
+}
+
+int lk_sig_canonical(const struct lk_http_req *r, const struct lk_sig_req *s,
+		     const uint8_t body_sha256[LK_SHA256_LEN], char *out, size_t cap,
+		     size_t *out_len)
+{
+	if (!s->present || !s->ts_valid || s->nonce_hex == NULL)
+		return -EINVAL;
+	/* The raw builder finds the query by the first '?', as the parser
+	 * did when it set path_len: both must agree on "has a query". */
+	LK_DASSERT(r->path_len <= r->target_len);
+	LK_DASSERT((r->path_len == r->target_len) ==
+		   (memchr(r->target, '?', r->target_len) == NULL));
+	return lk_sig_canonical_raw(r->method, r->method_len, r->target, r->target_len, s->version,
+				    body_sha256, s->ts, s->nonce_hex, out, cap, out_len);
 }
 
 /* ---- verification -------------------------------------------------------- */

@@ -109,18 +109,42 @@ const char *lk_sig_reason_str(enum lk_sig_reason r);
  * fields other than present are unspecified. Never calls back. */
 enum lk_sig_reason lk_sig_parse(const struct lk_http_req *r, struct lk_sig_req *out);
 
+/* lk_sig_canonical_raw is the one builder of the canonical string, shared by
+ * the verifier (through lk_sig_canonical) and the signing client (`lookout
+ * sign`), so the two sides cannot drift apart. It writes
+ *
+ *	method \n TARGET \n hex(body_sha256) \n ts \n nonce_hex
+ *
+ * into out (cap bytes, not NUL-terminated) and its length into *out_len.
+ * method[0..method_len) is copied as given; target[0..target_len) is the
+ * request target (escaped path, plus '?' and the raw query if any): for
+ * version 2 it is copied verbatim, for version 0 (legacy) it must contain no
+ * '?' and its percent-decoding (Go's url.PathUnescape) is written instead.
+ * body_sha256 is the digest of the exact body bytes (of the empty string when
+ * there is none); ts is printed in plain decimal; nonce_hex must point at
+ * exactly 2 * LK_SIG_NONCE_LEN bytes, copied as given. All inputs are
+ * borrowed and none is validated beyond what is said here: the verifier gets
+ * them from the HTTP parser and lk_sig_parse, the client checks its own.
+ * Returns 0; -EINVAL for a version other than 0 or 2, a legacy target with a
+ * '?', or a malformed %-escape in a legacy target; or -ENOSPC if cap is too
+ * small (LK_SIG_CANONICAL_MAX never is for a method and target that fit a
+ * request line). Pure, never calls back. */
+int lk_sig_canonical_raw(const char *method, size_t method_len, const char *target,
+			 size_t target_len, int version, const uint8_t body_sha256[LK_SHA256_LEN],
+			 int64_t ts, const char *nonce_hex, char *out, size_t cap, size_t *out_len);
+
 /* lk_sig_canonical writes the canonical string of request r under s (both
  * borrowed; s from a successful lk_sig_parse) into out (cap bytes, not
- * NUL-terminated) and its length into *out_len. body_sha256 is the digest of
- * the exact body bytes (of the empty string when there is none). The method
- * and nonce are copied as sent and the timestamp is re-printed in plain
- * decimal ("+01749600000" -> "1749600000"). The target is r's target verbatim
- * for version 2, and its percent-decoded path for legacy. Returns 0; -EINVAL
- * when the request cannot be canonicalised (legacy signature with a '?' in
- * the target, a malformed %-escape in a legacy path, a bad version, an
- * invalid timestamp), which the caller passes on as a NULL canonical to
- * lk_sig_verify; or -ENOSPC if cap is too small (LK_SIG_CANONICAL_MAX never
- * is). */
+ * NUL-terminated) and its length into *out_len, through
+ * lk_sig_canonical_raw. body_sha256 is the digest of the exact body bytes (of
+ * the empty string when there is none). The method and nonce are copied as
+ * sent and the timestamp is re-printed in plain decimal ("+01749600000" ->
+ * "1749600000"). The target is r's target verbatim for version 2, and its
+ * percent-decoded path for legacy. Returns 0; -EINVAL when the request cannot
+ * be canonicalised (legacy signature with a '?' in the target, a malformed
+ * %-escape in a legacy path, a bad version, an invalid timestamp), which the
+ * caller passes on as a NULL canonical to lk_sig_verify; or -ENOSPC if cap is
+ * too small (LK_SIG_CANONICAL_MAX never is). */
 int lk_sig_canonical(const struct lk_http_req *r, const struct lk_sig_req *s,
 		     const uint8_t body_sha256[LK_SHA256_LEN], char *out, size_t cap,
 		     size_t *out_len);

@@ -14,6 +14,9 @@ int lk_cmd_hash_token(int argc, char **argv);
 /* lk_cmd_keygen generates an Ed25519 key pair or re-derives the public line
  * (cmd/keygen.c). */
 int lk_cmd_keygen(int argc, char **argv);
+/* lk_cmd_sign prints the X-Lookout-* (or X-Portwing-*) headers of one
+ * Ed25519-signed request for curl -H @file (cmd/sign.c). */
+int lk_cmd_sign(int argc, char **argv);
 /* lk_cmd_version prints version, commit and library versions (cmd/main.c). */
 int lk_cmd_version(int argc, char **argv);
 /* lk_cmd_healthcheck probes the local health endpoint (cmd/healthcheck.c). */

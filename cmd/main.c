@@ -16,6 +16,7 @@ static const char usage[] =
 	"  serve        run the agent (default; configured by environment variables)\n"
 	"  hash-token   read a token on stdin, print its Argon2id hash for TOKEN_HASH\n"
 	"  keygen       generate an Ed25519 key pair for signed requests\n"
+	"  sign         print the headers of one Ed25519-signed request (curl -H @file)\n"
 	"  version      print version, commit and library versions\n"
 	"  healthcheck  exit 0 if the local agent reports healthy (container HEALTHCHECK)\n"
 	"\n"
@@ -46,9 +47,9 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-		{ "serve", lk_cmd_serve },	 { "hash-token", lk_cmd_hash_token },
-		{ "keygen", lk_cmd_keygen },	 { "version", lk_cmd_version },
-		{ "healthcheck", lk_cmd_healthcheck },
+		{ "serve", lk_cmd_serve },     { "hash-token", lk_cmd_hash_token },
+		{ "keygen", lk_cmd_keygen },   { "sign", lk_cmd_sign },
+		{ "version", lk_cmd_version }, { "healthcheck", lk_cmd_healthcheck },
 	};
 
 	if (argc < 2)
