@@ -307,5 +307,76 @@ class Signed(lk.TestCase):
         self.assertGreater(reloads, 3)
 
 
+
+class SignWithCurl(lk.TestCase):
+    """`lookout sign` + `curl -H @file`, end to end through the proxy (point 9),
+    with a key from `lookout keygen`."""
+
+    def setUp(self):
+        self.dir = self.tmpdir()
+        out = lk.run([lk.lookout_bin(), "keygen", "-comment", "ci"]).stdout.decode()
+        pem, _, rest = out.partition("-----END PRIVATE KEY-----")
+        self.key = os.path.join(self.dir, "k.pem")
+        with open(self.key, "w") as f:
+            f.write(pem + "-----END PRIVATE KEY-----\n")
+        os.chmod(self.key, 0o600)
+        line = [ln for ln in rest.splitlines() if ln.startswith("ed25519 ")][0]
+        self.keys = os.path.join(self.dir, "authorized_keys")
+        lk.write_keys(self.keys, line + "\n")
+        self.a = self.start_agent({"AUTHORIZED_KEYS": self.keys})
+
+    def sign(self, method, target, body=None, *extra):
+        argv = [lk.lookout_bin(), "sign", "-key", self.key] + list(extra) + [method, target]
+        if body is not None:
+            argv.append(body)
+        hfile = os.path.join(self.dir, "h-%s.txt" % os.urandom(4).hex())
+        with open(hfile, "wb") as f:
+            f.write(lk.run(argv).stdout)
+        return hfile
+
+    def curl(self, hfile, target, *args):
+        cp = self.a.curl("-s", "-D", "-", "-H", "@" + hfile, *args, self.a.url(target))
+        head, _, body = cp.stdout.partition(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        hdrs = {k.strip().lower(): v.strip() for k, _, v in
+                (ln.partition(":") for ln in head.decode("latin-1").split("\r\n")[1:])}
+        return status, hdrs, body
+
+    def test_end_to_end(self):
+        t = "/containers/json?all=1&limit=5"
+        h = self.sign("GET", t)
+        st, _, body = self.curl(h, t)
+        self.assertEqual(st, 200, body)
+        self.assertIsInstance(json.loads(body), list)
+        # The same headers again: a replay.
+        st, hd, _ = self.curl(h, t)
+        self.assertEqual((st, hd.get("x-lookout-reason")), (401, "replay"))
+        # POST with a body file.
+        name = "lk-curl-%d" % os.getpid()
+        self.addCleanup(lk.shared_dockerd().remove_container, name)
+        bf = os.path.join(self.dir, "body.json")
+        with open(bf, "wb") as f:
+            f.write(json.dumps({"Image": "busybox:latest", "Cmd": ["echo", "hi"]}).encode())
+        t = "/containers/create?name=" + name
+        h = self.sign("POST", t, bf)
+        st, _, body = self.curl(h, t, "-X", "POST", "-H", "Content-Type: application/json",
+                                "--data-binary", "@" + bf)
+        self.assertEqual(st, 201, body)
+        # A stale timestamp.
+        h = self.sign("GET", "/_ping", None, "-timestamp", str(int(time.time()) - 600))
+        st, hd, _ = self.curl(h, "/_ping")
+        self.assertEqual((st, hd.get("x-lookout-reason")), (401, "timestamp-skew"))
+        # An unknown key (openssl's, not in the file).
+        other = lk.SigningKey(self.dir, "other")
+        hfile = os.path.join(self.dir, "h-other.txt")
+        with open(hfile, "wb") as f:
+            f.write(lk.run([lk.lookout_bin(), "sign", "-key", other.path, "GET", "/_ping"]).stdout)
+        st, hd, _ = self.curl(hfile, "/_ping")
+        self.assertEqual((st, hd.get("x-lookout-reason")), (401, "unknown-key"))
+        # The portwing family.
+        h = self.sign("GET", "/version", None, "-header-family", "portwing")
+        self.assertEqual(self.curl(h, "/version")[0], 200)
+
+
 if __name__ == "__main__":
     lk.main()

@@ -123,7 +123,6 @@ def openssl_verify(tmp, key, msg, sig_b64):
     return r.returncode == 0
 
 
-@unittest.skipUnless(LOOKOUT and os.access(LOOKOUT, os.X_OK), "LOOKOUT_BIN not set or not executable")
 class Base(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="lk_cli_sign.")
@@ -220,7 +219,6 @@ class Vectors(Base):
             self.assertEqual(h["X-Lookout-Nonce"], upper)
 
 
-@unittest.skipUnless(OPENSSL, "openssl not installed")
 class OpenSSLVerifies(Base):
     def keygen_key(self):
         r = subprocess.run([LOOKOUT, "keygen"], capture_output=True, timeout=TIMEOUT)
@@ -329,7 +327,6 @@ class _Capture(threading.Thread):
         self.sock.close()
 
 
-@unittest.skipUnless(CURL and OPENSSL, "curl or openssl not installed")
 class Curl(Base):
     def test_curl_sends_a_verifiable_request(self):
         """`curl -H @file` puts the printed headers on the wire unchanged, and
