@@ -69,7 +69,8 @@ int lk_verifier_eventfd(const struct lk_verifier *v, unsigned worker);
  * verifier's own eventfd. Call before any submit for that worker. */
 void lk_verifier_set_notify(struct lk_verifier *v, unsigned worker, int fd);
 /* lk_verifier_submit checks the presented token (borrowed, copied into the
- * job and wiped after use) for worker; cookie identifies the request. Never
+ * job and wiped after use) for worker; cookie identifies the request; now_s
+ * is CLOCK_MONOTONIC seconds (lk_time_ms() / 1000), the cache's clock. Never
  * blocks. */
 enum lk_verify_status lk_verifier_submit(struct lk_verifier *v, unsigned worker, const char *tok,
 					 size_t len, uint64_t cookie, uint64_t now_s);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "auth/argon2.h"
+#include "auth/verifier.h"
 #include "cmd/cmd.h"
 #include "core/config.h"
 #include "core/dbg.h"
@@ -193,6 +194,13 @@ static int run(const struct lk_config *cfg)
 	lk_server_join(&srv);
 	struct lk_server_stats st;
 	lk_server_stats_sum(&srv, &st);
+	if (srv.verifier != NULL) {
+		struct lk_verifier_stats vs;
+
+		lk_verifier_stats(srv.verifier, &vs);
+		LK_LOG(LK_LOG_INFO, "argon2id verifier stopped", LK_LOG_UINT("derivations", vs.derivations),
+		       LK_LOG_UINT("cache_hits", vs.cache_hits), LK_LOG_UINT("busy", vs.busy));
+	}
 	for (unsigned i = 0; i < srv.n_workers; i++)
 		LK_LOG(LK_LOG_INFO, "worker stopped", LK_LOG_UINT("worker", i),
 		       LK_LOG_UINT("accepted", lk_server_worker_accepted(&srv, i)));

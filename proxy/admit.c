@@ -554,7 +554,7 @@ static void token_hash_start(struct lk_conn *c)
 	uint32_t idx = (uint32_t)(c - c->w->conns);
 	uint64_t cookie = (++sw->auth_seq << LK_UD_IDX_BITS) | idx;
 
-	switch (lk_verifier_submit(srv->verifier, c->w->id, tok, len, cookie, wall_ms() / 1000)) {
+	switch (lk_verifier_submit(srv->verifier, c->w->id, tok, len, cookie, c->w->now_ms / 1000)) {
 	case LK_VERIFY_OK:
 		x->cred = LK_CRED_ARGON2;
 		admitted(c);
