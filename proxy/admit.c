@@ -425,7 +425,11 @@ static void body_start(struct lk_conn *c, enum lk_body_use use, uint32_t max)
 		lk_http_chunked_init(&x->body_ch, max);
 		x->body_max = max + LK_BODY_FRAMING_SLACK;
 	}
-	uint64_t first = x->body_chunked ? LK_MIN((uint64_t)LK_BODY_INITIAL, (uint64_t)max) : x->body_left;
+	/* The buffer grows with what arrives, never with what a head claims:
+	 * a client announcing 64 MiB and sending nothing holds 16 KiB of the
+	 * agent-wide budget. */
+	uint64_t first = LK_MIN((uint64_t)LK_BODY_INITIAL,
+				x->body_chunked ? (uint64_t)max : x->body_left);
 	if (first != 0 && body_reserve(c, first) < 0) {
 		body_budget_exhausted(c);
 		return;

@@ -185,6 +185,43 @@ class Signed(lk.TestCase):
             s.close()
         self.assertTrue(data.startswith(b"HTTP/1.1 413"), data[:200])
 
+    def test_body_buffer_budget_503(self):
+        # 256 MiB of signed bodies may be buffered agent-wide: four bodies
+        # past 32 MiB hold 64 MiB each, so a fifth cannot grow and gets 503
+        # (a valid key ID, fresh timestamp and unused nonce suffice to be
+        # buffered: the signature is only checked on the whole body).
+        a = self.agent()
+        chunk = b"z" * MIB
+        socks = []
+        try:
+            for i in range(5):
+                h = lk.sign_headers(self.key, "POST", "/build", b"")
+                s = socket.create_connection(("127.0.0.1", a.port), timeout=60)
+                socks.append(s)
+                lines = ["POST /build HTTP/1.1", "Host: x", "Content-Length: %d" % (64 * MIB)]
+                lines += ["%s: %s" % kv for kv in h.items()]
+                s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+                try:
+                    for _ in range(40):
+                        s.sendall(chunk)
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+            data = b""
+            socks[4].settimeout(30)
+            while b"\r\n\r\n" not in data:
+                b = socks[4].recv(65536)
+                if not b:
+                    break
+                data += b
+            self.assertTrue(data.startswith(b"HTTP/1.1 503"), data[:300])
+            self.assertIn(b"Retry-After: 1", data)
+        finally:
+            for s in socks:
+                s.close()
+        # The budget is returned: a signed body goes through afterwards.
+        lk.wait_until(lambda: self.req(a, "POST", "/containers/prune", b"{}")[0] == 200, 30,
+                      "budget released")
+
     def test_big_signed_body_is_forwarded_whole(self):
         # 8 MiB tar that Docker must read completely: a load of an image
         # archive whose body hash covers every byte.
