@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "auth/audit.h"
@@ -402,6 +403,13 @@ void lk__admit_body_more(struct lk_conn *c)
 	lk__sess_arm_recv(c);
 }
 
+static bool expects_continue(const struct lk_http_req *r)
+{
+	const struct lk_http_header *h = lk_http_find(r->headers, r->n_headers, "expect");
+
+	return h != NULL && h->value_len == 12 && strncasecmp(h->value, "100-continue", 12) == 0;
+}
+
 /* body_start reads the request body into the buffer, at most max bytes,
  * then continues with body_done. */
 static void body_start(struct lk_conn *c, enum lk_body_use use, uint32_t max)
@@ -443,6 +451,10 @@ static void body_start(struct lk_conn *c, enum lk_body_use use, uint32_t max)
 			return;
 		x->consumed = x->req.head_len + (uint32_t)k;
 	}
+	/* A client waiting for 100 Continue (curl, above 1 MiB) gets it now,
+	 * not after its own timeout. */
+	if (!body_complete(x) && x->req.minor == 1 && expects_continue(&x->req))
+		lk__sess_send_continue(c);
 	lk__admit_body_more(c);
 }
 

@@ -573,6 +573,24 @@ void lk__sess_next_request(struct lk_conn *c)
 	next_idle(c);
 }
 
+static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+void lk__sess_send_continue(struct lk_conn *c)
+{
+	if (c->tls != NULL) {
+		/* Queued ahead of any response in the TLS output. */
+		if (lk_tls_write(c->tls, continue_100, sizeof(continue_100) - 1) ==
+		    (ssize_t)sizeof(continue_100) - 1)
+			lk__sess_flush(c);
+		return;
+	}
+	if (c->flags & LK_SF_SEND)
+		return;
+	ctx_of(c)->cont_sent = 0;
+	if (lk_conn_send(c, LK_AUX_CLI, continue_100, sizeof(continue_100) - 1) == 0)
+		c->flags |= LK_SF_SEND | LK_SF_CONTINUE;
+}
+
 static void on_cli_sent(struct lk_conn *c, int res)
 {
 	struct lk_sess_ctx *x = ctx_of(c);
@@ -580,6 +598,20 @@ static void on_cli_sent(struct lk_conn *c, int res)
 	c->flags &= ~LK_SF_SEND;
 	if (res < 0) {
 		lk__sess_close(c);
+		return;
+	}
+	if (c->flags & LK_SF_CONTINUE) {
+		x->cont_sent += (uint8_t)res;
+		if (x->cont_sent < sizeof(continue_100) - 1) {
+			if (lk_conn_send(c, LK_AUX_CLI, continue_100 + x->cont_sent,
+					 (unsigned)(sizeof(continue_100) - 1 - x->cont_sent)) < 0)
+				lk__sess_close(c);
+			else
+				c->flags |= LK_SF_SEND;
+			return;
+		}
+		c->flags &= ~LK_SF_CONTINUE;
+		lk__sess_flush(c);
 		return;
 	}
 	if (c->tls != NULL) {

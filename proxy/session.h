@@ -35,6 +35,7 @@ enum lk_conn_state {
 #define LK_SF_TLS_BYE (1u << 11)    /* close_notify queued: flush, then close */
 #define LK_SF_IDLE (1u << 12)       /* between requests, idle timer armed */
 #define LK_SF_CLI_EOF (1u << 13)    /* client closed its side (FIN or close_notify) */
+#define LK_SF_CONTINUE (1u << 14)   /* plaintext: the send in flight is a 100 Continue */
 
 /* lk_conn_state_str returns a short name for logs. */
 const char *lk_conn_state_str(enum lk_conn_state s);

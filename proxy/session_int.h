@@ -48,6 +48,7 @@ struct lk_sess_ctx {
 	uint8_t body_use;      /* enum lk_body_use, 0 when no body is buffered */
 	bool body_chunked;
 	bool body_end;         /* the whole body is in */
+	uint8_t cont_sent;     /* bytes of a plaintext 100 Continue sent */
 	uint64_t body_left;    /* Content-Length body: bytes still to come */
 	struct lk_http_chunked body_ch;
 
@@ -120,6 +121,8 @@ void lk__admit_audit_status(struct lk_conn *c, int status);
  * extra header line ("Name: value\r\n"), closing afterwards when asked. */
 void lk__sess_respond_json(struct lk_conn *c, int status, const char *extra, const char *json);
 void lk__sess_arm_recv(struct lk_conn *c);
+/* lk__sess_send_continue sends "100 Continue" ahead of any response. */
+void lk__sess_send_continue(struct lk_conn *c);
 
 /* The proxy (proxy/fwd.c). */
 size_t lk__fwd_xfer_size(void);

@@ -414,6 +414,23 @@ class SignWithCurl(lk.TestCase):
         h = self.sign("GET", "/version", None, "-header-family", "portwing")
         self.assertEqual(self.curl(h, "/version")[0], 200)
 
+    def test_over_tls_with_a_large_body(self):
+        # The body of a signed request is decrypted into the buffer; 3 MiB
+        # also makes curl send Expect: 100-continue.
+        certs = lk.make_certs(self.tmpdir())
+        a = self.start_agent({"AUTHORIZED_KEYS": self.keys}, certs=certs)
+        self.a = a
+        bf = os.path.join(self.dir, "big.tar")
+        with open(bf, "wb") as f:
+            f.write(os.urandom(3 * MIB))
+        h = self.sign("POST", "/images/load?quiet=1", bf)
+        st, _, body = self.curl(h, "/images/load?quiet=1", "-X", "POST",
+                                "-H", "Content-Type: application/x-tar", "--data-binary", "@" + bf)
+        # Docker read it all and refused the archive: not the agent's 401/413.
+        self.assertNotIn(st, (401, 413, 502), body)
+        t = "/containers/json?all=1"
+        self.assertEqual(self.curl(self.sign("GET", t), t)[0], 200)
+
 
 if __name__ == "__main__":
     lk.main()
