@@ -193,10 +193,13 @@ static int init_credentials(struct lk_server *s, char *err, size_t err_len)
 			return -ENOMEM;
 	}
 	if (cfg->authorized_keys != NULL) {
-		struct lk_registry *r = lk_registry_load(cfg->authorized_keys, err, err_len);
+		char why[LK_REGISTRY_ERR_MAX];
+		struct lk_registry *r = lk_registry_load(cfg->authorized_keys, why, sizeof(why));
 
-		if (r == NULL)
+		if (r == NULL) {
+			snprintf(err, err_len, "AUTHORIZED_KEYS: %s", why);
 			return -EINVAL;
+		}
 		if (lk_registry_duplicates(r) != 0)
 			LK_LOG(LK_LOG_WARN, "authorized_keys: duplicate key ID, keeping first occurrence",
 			       LK_LOG_UINT("dropped", lk_registry_duplicates(r)));
@@ -315,7 +318,7 @@ void lk_server_stop(struct lk_server *s)
 {
 	struct lk_sworker *sws = s->sworkers;
 
-	for (unsigned i = 0; i < s->n_workers; i++)
+	for (unsigned i = 0; sws != NULL && i < s->n_workers; i++)
 		if (sws[i].w.thread != 0 && sws[i].w.init_rc == 0)
 			lk_worker_request_stop(&sws[i].w);
 }

@@ -1177,7 +1177,18 @@ class Agent:
             raise AssertionError("agent did not exit within %ss\n%s" % (timeout, self.dump()))
         for t in self._threads:
             t.join(10)
+        self.check_sanitizers()
         return self.returncode
+
+    SANITIZER_MARKS = ("runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                       "WARNING: ThreadSanitizer")
+
+    def check_sanitizers(self):
+        """Raises AssertionError if a sanitizer reported anything on stderr
+        (an exit status alone cannot tell a start-up refusal from an abort)."""
+        bad = [ln for ln in self.logs() if any(m in ln for m in self.SANITIZER_MARKS)]
+        if bad:
+            raise AssertionError("sanitizer report from the agent:\n%s" % "\n".join(self.logs()[-80:]))
 
     def stop(self, sig=signal.SIGTERM, timeout=AGENT_STOP_TIMEOUT):
         """Send sig by pid and wait (bounded); returns the exit code.
@@ -1281,9 +1292,11 @@ def start_expect_fail(env, dockerd=None, token=AUTO, args=("serve",), timeout=30
     a.start()
     try:
         code = a.wait(timeout)
-    except AssertionError:
+    except AssertionError as e:
         a._cleanup()
-        raise AssertionError("agent did not exit (expected a start-up failure)\n" + a.dump())
+        if a.returncode is not None:
+            raise  # it exited, with a sanitizer report
+        raise AssertionError("agent did not exit (expected a start-up failure)\n%s\n%s" % (e, a.dump()))
     a._cleanup()
     err = "\n".join(a.logs())
     if a.find_logs("listening"):
@@ -1320,6 +1333,7 @@ class TestCase(unittest.TestCase):
             if self._failed():
                 log("%s failed\n%s" % (self.id(), a.dump()))
             a._cleanup()
+            a.check_sanitizers()
         self.addCleanup(fin)
         return a
 

@@ -287,6 +287,20 @@ class Signed(lk.TestCase):
         a.stop()
         self.assertGreaterEqual(a.find_logs("lookout stopped")[0]["nonce_full"], 1)
 
+    def test_bad_key_file_stops_start_up(self):
+        lk.write_keys(self.keys, "# ok\n", self.key.line("a"), "ed25519 AAAA\n")
+        code, out = lk.start_expect_fail({"AUTHORIZED_KEYS": self.keys})
+        self.assertNotEqual(code, 0)
+        self.assertIn("line 3", out)
+        lk.write_keys(self.keys, self.key.line("a"))
+        os.chmod(self.keys, 0o644)
+        code, out = lk.start_expect_fail({"AUTHORIZED_KEYS": self.keys})
+        self.assertNotEqual(code, 0)
+        self.assertIn("world-readable", out)
+        code, out = lk.start_expect_fail({"AUTHORIZED_KEYS": os.path.join(self.dir, "missing")})
+        self.assertNotEqual(code, 0)
+        self.assertIn("AUTHORIZED_KEYS", out)
+
     def test_sighup_reload(self):
         a = self.agent()
         st, hd, _ = a.request("GET", "/_ping", lk.sign_headers(self.other, "GET", "/_ping"))
