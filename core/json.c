@@ -1,11 +1,19 @@
-/* core/json.c - JSON output helpers (see json.h for the escaping contract). */
+/* core/json.c - JSON output helpers (see json.h for the escaping contract)
+ * and the yajl-based reader: the only file that includes yajl (DESIGN.md). */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <yajl/yajl_parse.h>
+
 #include "core/buf.h"
+#include "core/crypto.h"
 #include "core/dbg.h"
 #include "core/json.h"
 
@@ -216,4 +224,197 @@ void lk_json_put_f64(struct lk_obuf *b, double v)
 			break;
 	}
 	lk_obuf_put(b, tmp, (size_t)len);
+}
+
+/* ---- parsing ------------------------------------------------------------ */
+
+/* scan is lk_json_scan_object's state, handed to every yajl callback. */
+struct scan {
+	const char *const *names;
+	size_t n_names;
+	lk_json_member_cb cb;
+	void *arg;
+	size_t depth;	/* arrays and objects open around the next event */
+	ssize_t member; /* index in names of the member whose value is next, or -1 */
+	int rc;		/* what to return once yajl reports the cancel */
+};
+
+/* yajl's buffers hold decoded strings, and the documents scanned here carry
+ * secrets (the enrollment token), so every block is wiped before it goes
+ * back to malloc. yajl does not check all of its allocations, so running out
+ * of memory is fatal here rather than a NULL dereference inside yajl. */
+static void *wiping_malloc(void *ctx, size_t sz)
+{
+	void *p = malloc(sz);
+
+	LK_ASSERT(p != NULL);
+	return p;
+}
+
+static void wiping_free(void *ctx, void *p)
+{
+	if (p == NULL)
+		return;
+	lk_crypto_cleanse(p, malloc_usable_size(p));
+	free(p);
+}
+
+/* wiping_realloc moves instead of growing in place, so the old block is
+ * wiped rather than left behind in the heap with the string in it. */
+static void *wiping_realloc(void *ctx, void *p, size_t sz)
+{
+	void *q = wiping_malloc(ctx, sz);
+
+	if (p != NULL) {
+		memcpy(q, p, LK_MIN(sz, malloc_usable_size(p)));
+		wiping_free(ctx, p);
+	}
+	return q;
+}
+
+/* cancel records why the scan stops and returns yajl's "cancel" (0). */
+static int cancel(struct scan *sc, int rc)
+{
+	LK_DASSERT(rc != 0);
+	sc->rc = rc;
+	return 0;
+}
+
+/* on_value checks a scalar value (s, n set for strings only) against the
+ * expected shape and hands named string members to the callback. */
+static int on_value(struct scan *sc, bool is_null, const unsigned char *s, size_t n)
+{
+	ssize_t idx = sc->member;
+
+	if (sc->depth == 0) /* the document is a scalar: only null is an (empty) object */
+		return is_null ? 1 : cancel(sc, -EINVAL);
+	if (sc->depth > 1 || idx < 0)
+		return 1;
+	sc->member = -1;
+	if (is_null)
+		return 1;
+	if (s == NULL)
+		return cancel(sc, -EINVAL); /* a named member that is a number or bool */
+	int rc = sc->cb(sc->arg, (size_t)idx, (const char *)s, n);
+
+	return rc == 0 ? 1 : cancel(sc, rc);
+}
+
+static int on_null(void *ctx)
+{
+	return on_value(ctx, true, NULL, 0);
+}
+
+static int on_boolean(void *ctx, int v)
+{
+	return on_value(ctx, false, NULL, 0);
+}
+
+/* on_number takes the raw text so that yajl does not convert numbers: Go
+ * accepts any syntactically valid number in an ignored member, yajl's
+ * integer conversion would fail on overflow. */
+static int on_number(void *ctx, const char *s, size_t n)
+{
+	return on_value(ctx, false, NULL, 0);
+}
+
+static int on_string(void *ctx, const unsigned char *s, size_t n)
+{
+	/* an empty string may come with s == NULL: keep "string" distinct */
+	return on_value(ctx, false, s != NULL ? s : (const unsigned char *)"", n);
+}
+
+/* on_open handles '{' and '[': the document must open with '{', and a named
+ * member must not be a container. */
+static int on_open(struct scan *sc, bool is_map)
+{
+	if (sc->depth == 0 && !is_map)
+		return cancel(sc, -EINVAL);
+	if (sc->depth == 1 && sc->member >= 0)
+		return cancel(sc, -EINVAL);
+	if (sc->depth == LK_JSON_DEPTH_MAX)
+		return cancel(sc, -EINVAL);
+	sc->depth++;
+	sc->member = -1;
+	return 1;
+}
+
+static int on_start_map(void *ctx)
+{
+	return on_open(ctx, true);
+}
+
+static int on_start_array(void *ctx)
+{
+	return on_open(ctx, false);
+}
+
+static int on_close(void *ctx)
+{
+	struct scan *sc = ctx;
+
+	LK_ASSERT(sc->depth > 0); /* yajl only closes what it opened */
+	sc->depth--;
+	return 1;
+}
+
+static int on_map_key(void *ctx, const unsigned char *key, size_t n)
+{
+	struct scan *sc = ctx;
+
+	sc->member = -1;
+	if (sc->depth != 1)
+		return 1;
+	for (size_t i = 0; i < sc->n_names; i++) {
+		if (strlen(sc->names[i]) == n && memcmp(sc->names[i], key, n) == 0) {
+			sc->member = (ssize_t)i;
+			break;
+		}
+	}
+	return 1;
+}
+
+static const yajl_callbacks scan_callbacks = {
+	.yajl_null = on_null,
+	.yajl_boolean = on_boolean,
+	.yajl_number = on_number,
+	.yajl_string = on_string,
+	.yajl_start_map = on_start_map,
+	.yajl_map_key = on_map_key,
+	.yajl_end_map = on_close,
+	.yajl_start_array = on_start_array,
+	.yajl_end_array = on_close,
+};
+
+int lk_json_scan_object(const char *doc, size_t len, const char *const *names, size_t n_names,
+			lk_json_member_cb cb, void *arg)
+{
+	yajl_alloc_funcs afs = {
+		.malloc = wiping_malloc,
+		.realloc = wiping_realloc,
+		.free = wiping_free,
+	};
+	struct scan sc = {
+		.names = names,
+		.n_names = n_names,
+		.cb = cb,
+		.arg = arg,
+		.member = -1,
+	};
+	yajl_handle h;
+	yajl_status st;
+
+	LK_ASSERT(cb != NULL);
+	h = yajl_alloc(&scan_callbacks, &afs, &sc);
+	if (h == NULL)
+		return -ENOMEM;
+	/* Bytes are passed through; see the header for why UTF-8 is not checked. */
+	yajl_config(h, yajl_dont_validate_strings, 1);
+	st = yajl_parse(h, (const unsigned char *)(doc != NULL ? doc : ""), len);
+	if (st == yajl_status_ok)
+		st = yajl_complete_parse(h);
+	yajl_free(h);
+	if (st == yajl_status_client_canceled)
+		return sc.rc;
+	return st == yajl_status_ok ? 0 : -EINVAL;
 }

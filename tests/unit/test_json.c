@@ -1,5 +1,8 @@
 /* tests/unit/test_json.c - JSON output helpers: escaping, UTF-8 validation
- * (checked exhaustively against an independent decoder), bounded strings. */
+ * (checked exhaustively against an independent decoder), bounded strings;
+ * and the object scanner: shapes accepted and refused, escapes, duplicates,
+ * trailing data, depth, callback errors. */
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -323,6 +326,164 @@ static void test_overflow(void **state)
 	assert_true(b.overflow);
 }
 
+/* ---- lk_json_scan_object ------------------------------------------------ */
+
+static const char *const scan_names[] = { "token", "key" };
+
+/* got collects what the scanner reported: the last value and a count per
+ * name, and the order of the calls. */
+static struct {
+	char val[2][256];
+	size_t len[2];
+	unsigned calls[2];
+	char order[16];
+	int fail_with; /* returned by the callback when non-zero */
+} got;
+
+static int collect(void *arg, size_t idx, const char *s, size_t n)
+{
+	size_t k = strlen(got.order);
+
+	assert_ptr_equal(arg, &got);
+	assert_true(idx < 2);
+	assert_true(n < sizeof(got.val[0]));
+	memcpy(got.val[idx], s, n);
+	got.val[idx][n] = '\0';
+	got.len[idx] = n;
+	got.calls[idx]++;
+	if (k + 1 < sizeof(got.order))
+		got.order[k] = (char)('0' + idx);
+	return got.fail_with;
+}
+
+static int scan(const char *doc)
+{
+	memset(&got, 0, sizeof(got));
+	return lk_json_scan_object(doc, strlen(doc), scan_names, 2, collect, &got);
+}
+
+static void test_scan_object(void **state)
+{
+	assert_int_equal(scan("{\"token\": \"abc\", \"key\": \"K\"}"), 0);
+	assert_string_equal(got.val[0], "abc");
+	assert_string_equal(got.val[1], "K");
+	assert_string_equal(got.order, "01");
+	/* unknown members of any type are skipped, nested names do not count */
+	assert_int_equal(scan(" {\"x\": [1, {\"token\": \"no\"}], \"n\": 1e999, "
+			      "\"big\": 123456789012345678901234567890, \"b\": true, "
+			      "\"o\": {\"key\": \"no\"}, \"key\": \"yes\"}\r\n\t "),
+			 0);
+	assert_int_equal(got.calls[0], 0);
+	assert_int_equal(got.calls[1], 1);
+	assert_string_equal(got.val[1], "yes");
+	/* names match exactly */
+	assert_int_equal(scan("{\"Token\": \"a\", \"token \": \"b\", \"tok\": \"c\"}"), 0);
+	assert_int_equal(got.calls[0], 0);
+	/* empty object, empty string, null member, null document */
+	assert_int_equal(scan("{}"), 0);
+	assert_int_equal(scan("{\"token\": \"\"}"), 0);
+	assert_int_equal(got.calls[0], 1);
+	assert_int_equal(got.len[0], 0);
+	assert_int_equal(scan("{\"token\": null, \"key\": \"k\"}"), 0);
+	assert_int_equal(got.calls[0], 0);
+	assert_int_equal(got.calls[1], 1);
+	assert_int_equal(scan("null"), 0);
+	assert_int_equal(scan(" null "), 0);
+	/* duplicates are reported in order, so the caller keeps the last */
+	assert_int_equal(scan("{\"token\": \"a\", \"key\": \"k\", \"token\": \"b\"}"), 0);
+	assert_int_equal(got.calls[0], 2);
+	assert_string_equal(got.val[0], "b");
+	assert_string_equal(got.order, "010");
+}
+
+static void test_scan_escapes(void **state)
+{
+	static const char want[] = "a\"b\\c/d\b\f\n\r\t\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+
+	assert_int_equal(scan("{\"token\": \"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t"
+			      "\\u00e9\\u20AC\\ud83d\\ude00\"}"),
+			 0);
+	assert_int_equal(got.len[0], sizeof(want) - 1);
+	assert_memory_equal(got.val[0], want, sizeof(want) - 1);
+	/* an escaped NUL is a byte of the value, not its end */
+	assert_int_equal(scan("{\"token\": \"a\\u0000b\"}"), 0);
+	assert_int_equal(got.len[0], 3);
+	assert_memory_equal(got.val[0], "a\0b", 3);
+	/* an escaped member name matches the decoded name */
+	assert_int_equal(scan("{\"t\\u006fken\": \"x\"}"), 0);
+	assert_string_equal(got.val[0], "x");
+	/* invalid UTF-8 passes through as bytes */
+	assert_int_equal(scan("{\"token\": \"\xff\xfe\"}"), 0);
+	assert_string_equal(got.val[0], "\xff\xfe");
+}
+
+static void test_scan_invalid(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"   ",
+		"{",
+		"{\"token\": \"a\"",
+		"{\"token\": \"a\"} x", /* trailing data */
+		"{\"token\": \"a\"}{}", /* a second value */
+		"{\"token\": \"a\",}",	/* trailing comma */
+		"{'token': 'a'}",
+		"{\"token\": \"a\nb\"}",  /* raw control character */
+		"{\"token\": \"\\x41\"}", /* unknown escape */
+		"{\"token\": \"\\u12\"}", /* short u-escape */
+		"{\"token\": 1}",	  /* named member of the wrong type */
+		"{\"key\": true}",
+		"{\"key\": [\"a\"]}",
+		"{\"token\": {}}",
+		"[]", /* not an object */
+		"\"token\"",
+		"12",
+		"true",
+		"{\"x\": 01}", /* bad number in an ignored member */
+		"{\"x\": nul}",
+		"/* c */ {}",	  /* no comments */
+		"\xef\xbb\xbf{}", /* no byte order mark */
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (scan(bad[i]) != -EINVAL)
+			fail_msg("accepted: %s", bad[i]);
+	}
+	assert_int_equal(lk_json_scan_object(NULL, 0, scan_names, 2, collect, &got), -EINVAL);
+}
+
+/* nested writes {"x": followed by levels - 1 arrays, so that the document
+ * is levels deep in all, into doc and returns it. */
+static const char *nested(char *doc, size_t cap, int levels)
+{
+	size_t n = (size_t)snprintf(doc, cap, "{\"x\":");
+
+	assert_true(n + 2 * (size_t)levels + 1 <= cap);
+	for (int i = 1; i < levels; i++)
+		doc[n++] = '[';
+	for (int i = 1; i < levels; i++)
+		doc[n++] = ']';
+	doc[n++] = '}';
+	doc[n] = '\0';
+	return doc;
+}
+
+static void test_scan_depth_and_cb_error(void **state)
+{
+	static char doc[2 * LK_JSON_DEPTH_MAX + 64];
+
+	assert_int_equal(scan(nested(doc, sizeof(doc), LK_JSON_DEPTH_MAX)), 0);
+	assert_int_equal(scan(nested(doc, sizeof(doc), LK_JSON_DEPTH_MAX + 1)), -EINVAL);
+	/* a callback's error stops the scan at once and is returned as is */
+	static const char two[] = "{\"token\": \"a\", \"token\": \"b\"}";
+
+	memset(&got, 0, sizeof(got));
+	got.fail_with = -E2BIG;
+	assert_int_equal(lk_json_scan_object(two, sizeof(two) - 1, scan_names, 2, collect, &got),
+			 -E2BIG);
+	assert_int_equal(got.calls[0], 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +497,10 @@ int main(void)
 		cmocka_unit_test(test_put_str_max),
 		cmocka_unit_test(test_str_len),
 		cmocka_unit_test(test_overflow),
+		cmocka_unit_test(test_scan_object),
+		cmocka_unit_test(test_scan_escapes),
+		cmocka_unit_test(test_scan_invalid),
+		cmocka_unit_test(test_scan_depth_and_cb_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
