@@ -31,6 +31,7 @@
 
 #include "auth/audit.h"
 #include "auth/clientip.h"
+#include "auth/enroll.h"
 #include "auth/registry.h"
 #include "auth/shtab.h"
 #include "auth/sigv.h"
@@ -41,6 +42,7 @@
 #include "core/crypto.h"
 #include "core/dbg.h"
 #include "core/http.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "core/worker.h"
@@ -641,9 +643,72 @@ void lk__admit_on_timer(struct lk_conn *c)
 
 /* ---- enrollment ------------------------------------------------------------- */
 
+/* enroll_finish decides an enrollment whose body is in (spec 6.6). The one
+ * successful attempt writes and fsyncs two small files and reloads the keys
+ * on this ring thread: it happens once per token, and wrong tokens do no I/O
+ * at all, so no client can make a worker block twice. */
 static void enroll_finish(struct lk_conn *c)
 {
-	lk__sess_respond_json(c, 404, NULL, "{\"message\":\"page not found\"}\n");
+	struct lk_server *srv = srv_of(c);
+	struct lk_sess_ctx *x = ctx_of(c);
+	struct lk_enroll_req rq;
+	char msg[LK_ENROLL_MSG_MAX], kid[LK_KEYS_ID_LEN + 1] = "";
+	char body[LK_ENROLL_MSG_MAX + 64];
+	struct lk_ip_key peer_key;
+
+	if (lk_enroll_parse(x->body != NULL ? x->body : "", x->body_len, &rq, msg, sizeof(msg)) < 0) {
+		/* Not audited, not counted (spec 6.6 step 1). */
+		lk__sess_respond_json(c, 400, NULL, "{\"message\":\"invalid JSON\"}\n");
+		return;
+	}
+	enum lk_enroll_verdict v = lk_enroll_attempt(srv->enroll, &rq, kid, msg, sizeof(msg));
+	lk_enroll_req_done(&rq);
+	/* The limiter key stays the forwarded client; the audit actor of an
+	 * enrollment is the TCP peer (spec 6.6 step 2). */
+	client(c, true, &peer_key);
+	switch (v) {
+	case LK_ENROLL_OK:
+		memcpy(x->key_id, kid, sizeof(x->key_id));
+		LK_LOG(LK_LOG_INFO, "enrollment successful", LK_LOG_STR("key_id", kid),
+		       LK_LOG_STR("actor", x->actor));
+		if (msg[0] != '\0')
+			LK_LOG(LK_LOG_ERROR, "enrollment: not durable", LK_LOG_STR("error", msg));
+		if (lk_server_reload_keys(srv, "enrollment") < 0)
+			LK_LOG(LK_LOG_ERROR, "enrollment: registry reload failed");
+		audit(c, LK_AUDIT_EVENT_ENROLLMENT, LK_AUDIT_OUTCOME_ALLOWED, NULL, 200);
+		snprintf(body, sizeof(body), "{\"key_id\":\"%s\",\"comment\":\"enrolled:%s\"}\n", kid, kid);
+		lk__sess_respond_json(c, 200, NULL, body);
+		return;
+	case LK_ENROLL_BURNED:
+	case LK_ENROLL_WRONG:
+		LK_LOG(LK_LOG_WARN,
+		       v == LK_ENROLL_BURNED ? "enrollment attempt after token burned"
+					     : "enrollment failed: wrong token",
+		       LK_LOG_STR("actor", x->actor));
+		audit(c, LK_AUDIT_EVENT_ENROLLMENT, LK_AUDIT_OUTCOME_DENIED,
+		      v == LK_ENROLL_BURNED ? "token already used" : "wrong token", 401);
+		sw_of(c)->stats.auth_failures++;
+		/* A 401 counts one failure for the client (spec 6.6). */
+		if (srv->limiter != NULL)
+			(void)lk_limiter_fail(srv->limiter, &x->ipkey, c->w->now_ms);
+		break;
+	case LK_ENROLL_IO:
+		LK_LOG(LK_LOG_ERROR, "enrollment failed: cannot write authorized_keys",
+		       LK_LOG_STR("error", msg));
+		break;
+	case LK_ENROLL_BAD_KEY:
+	case LK_ENROLL_BUSY:
+	case LK_ENROLL__COUNT:
+		break;
+	}
+	struct lk_obuf b;
+	lk_obuf_init(&b, body, sizeof(body));
+	const char *m = lk_enroll_message(v, msg);
+	lk_obuf_puts(&b, "{\"message\":");
+	lk_json_put_str(&b, m, strlen(m));
+	lk_obuf_puts(&b, "}\n");
+	body[LK_MIN(b.len, sizeof(body) - 1)] = '\0';
+	lk__sess_respond_json(c, lk_enroll_status(v), NULL, body);
 }
 
 /* ---- entry -------------------------------------------------------------------- */
@@ -675,7 +740,7 @@ void lk__admit_request(struct lk_conn *c, bool enroll)
 		return;
 	}
 	if (enroll) {
-		body_start(c, LK_BODY_ENROLL, (64u * 1024));
+		body_start(c, LK_BODY_ENROLL, LK_ENROLL_BODY_MAX);
 		return;
 	}
 	if (srv->keys != NULL) {

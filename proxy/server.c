@@ -12,6 +12,7 @@
 
 #include "auth/argon2.h"
 #include "auth/audit.h"
+#include "auth/enroll.h"
 #include "auth/registry.h"
 #include "auth/shtab.h"
 #include "auth/token.h"
@@ -219,6 +220,17 @@ static int init_credentials(struct lk_server *s, char *err, size_t err_len)
 			return -ENOMEM;
 		}
 	}
+	if (cfg->enrollment_token != NULL && cfg->authorized_keys != NULL) {
+		char why[512];
+
+		s->enroll = lk_enroll_new(cfg->enrollment_token, strlen(cfg->enrollment_token),
+					  cfg->authorized_keys, why, sizeof(why));
+		if (s->enroll == NULL) {
+			snprintf(err, err_len, "ENROLLMENT_TOKEN: %s", why);
+			return -EINVAL;
+		}
+		LK_LOG(LK_LOG_INFO, "enrollment enabled", LK_LOG_BOOL("burned", lk_enroll_burned(s->enroll)));
+	}
 	if (cfg->audit_log != NULL) {
 		s->audit = lk_audit_new(cfg->audit_log, s->n_workers, 0, err, err_len);
 		if (s->audit == NULL)
@@ -360,6 +372,7 @@ void lk_server_done(struct lk_server *s)
 	lk_limiter_free(s->limiter);
 	lk_verifier_free(s->verifier);
 	lk_registry_cell_free(s->keys);
+	lk_enroll_free(s->enroll);
 	lk_nonce_table_free(s->nonces);
 	lk_audit_free(s->audit);
 	if (s->reload_mu_init)
