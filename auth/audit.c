@@ -23,6 +23,7 @@
 #include "core/dbg.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "core/log.h"
 
 /* Caps on each value's JSON form (quotes included). */
 #define CAP_ACTOR 256
@@ -493,6 +494,8 @@ static void reopen_sink(struct lk_audit *a)
 	fd = open(a->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
 	if (fd == -1) {
 		counter_add(&a->reopen_errors, 1);
+		LK_LOG(LK_LOG_ERROR, "audit log reopen failed, writing to the old file",
+		       LK_LOG_STR("path", a->path), LK_LOG_STR("error", strerror(errno)));
 		return;
 	}
 	close(a->fd);
@@ -545,11 +548,17 @@ static void *writer_main(void *arg)
 		if (deadline != 0 && (rc == 0 || now_ms() >= deadline))
 			break;
 		if (rc == 0) {
+			if (backoff_ms != 0)
+				LK_LOG(LK_LOG_WARN, "audit log writes resumed");
 			backoff_ms = 0;
 			writer_idle(a);
 		} else if (rc != -EAGAIN) {
 			/* A failed write: retry later, never in a hot loop. Stop
-			 * and reopen requests cut the pause short. */
+			 * and reopen requests cut the pause short. Logged once
+			 * per run of failures (each one is counted). */
+			if (backoff_ms == 0)
+				LK_LOG(LK_LOG_ERROR, "audit log write failed, retrying",
+				       LK_LOG_STR("error", strerror(-rc)));
 			backoff_ms = backoff_ms == 0 ? BACKOFF_MIN_MS
 						     : LK_MIN(backoff_ms * 2, BACKOFF_MAX_MS);
 			sleep_efd(a, deadline != 0 ? pause_until(deadline, backoff_ms)
