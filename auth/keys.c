@@ -173,13 +173,17 @@ static struct span next_field(const char **p, const char *end)
 	return (struct span){ .p = s, .n = (size_t)(e - s) };
 }
 
-/* join_comment joins the remaining fields with single spaces into out. */
+/* join_comment joins the remaining fields with single spaces into out. The
+ * comment is a C string (logged on reload, written back by enrollment), so a
+ * NUL byte, which Go keeps, would silently cut it: such a line is refused. */
 static int join_comment(const char *p, const char *end, struct lk_pubkey *out, char *err,
 			size_t err_len)
 {
 	size_t o = 0;
 
 	for (struct span f = next_field(&p, end); f.n != 0; f = next_field(&p, end)) {
+		if (memchr(f.p, '\0', f.n) != NULL)
+			return errf(err, err_len, "comment contains a NUL byte");
 		if (o + (o != 0) + f.n > LK_KEYS_COMMENT_MAX)
 			return errf(err, err_len, "comment longer than %d bytes",
 				    LK_KEYS_COMMENT_MAX);

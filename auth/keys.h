@@ -63,7 +63,9 @@ int lk_keys_format_line(const uint8_t pub[LK_ED25519_PUB_LEN], const char *comme
  * ending). Like the reference, fields are split on runs of Unicode
  * whitespace (Go's strings.Fields): field 1 must be exactly "ed25519",
  * field 2 the strict padded standard base64 of exactly 32 bytes, and fields
- * 3..n joined by single spaces are the comment. Returns 0 and fills *out;
+ * 3..n joined by single spaces are the comment, which (unlike Go's) must not
+ * contain a NUL byte, so out->comment is a C string of comment_len bytes.
+ * Returns 0 and fills *out;
  * -ENOENT for a line with nothing to load (blank, or starting with '#');
  * -EINVAL for a malformed line, with the reason in err (err_len bytes,
  * NUL-terminated when err_len > 0). *out is zeroed on any non-zero return. */

@@ -70,14 +70,42 @@ static const char *show_path(char dst[PATH_SHOW_MAX], const char *path)
 
 /* ---- reading lines ------------------------------------------------------ */
 
-/* line_reader streams '\n'-terminated lines from fd through buf. */
+/* line_reader streams '\n'-terminated lines through buf, from fd or, when
+ * fd is -1, from the memory src[0..src_len) (lk__registry_parse). Memory
+ * input is copied through buf like file input, so both go through the same
+ * line splitting and hit the same limits at the same bytes. */
 struct line_reader {
 	int fd;
+	const char *src; /* fd == -1: the input, borrowed */
+	size_t src_len, src_off;
 	char *buf; /* LK_KEYS_LINE_MAX bytes */
 	size_t start, end;
 	uint64_t total; /* bytes read so far */
 	bool eof;
 };
+
+/* read_some reads up to cap bytes of lr's source into dst; returns the
+ * number read (0 at the end) or -errno. */
+static ssize_t read_some(struct line_reader *lr, char *dst, size_t cap)
+{
+	ssize_t n;
+
+	if (lr->fd == -1) {
+		size_t k;
+
+		LK_ASSERT(lr->src_off <= lr->src_len);
+		k = LK_MIN(cap, lr->src_len - lr->src_off);
+
+		if (k != 0)
+			memcpy(dst, lr->src + lr->src_off, k);
+		lr->src_off += k;
+		return (ssize_t)k;
+	}
+	do {
+		n = read(lr->fd, dst, cap);
+	} while (n == -1 && errno == EINTR);
+	return n == -1 ? -errno : n;
+}
 
 /* fill reads more bytes after compacting; returns 0, -EFBIG or -errno. */
 static int fill(struct line_reader *lr)
@@ -89,11 +117,9 @@ static int fill(struct line_reader *lr)
 		lr->end -= lr->start;
 		lr->start = 0;
 	}
-	do {
-		n = read(lr->fd, lr->buf + lr->end, LK_KEYS_LINE_MAX - lr->end);
-	} while (n == -1 && errno == EINTR);
-	if (n == -1)
-		return -errno;
+	n = read_some(lr, lr->buf + lr->end, LK_KEYS_LINE_MAX - lr->end);
+	if (n < 0)
+		return (int)n;
 	if (n == 0)
 		lr->eof = true;
 	lr->end += (size_t)n;
@@ -222,36 +248,59 @@ static int load_lines(struct line_reader *lr, struct lk_registry *r, const char 
 	return rc;
 }
 
+/* load_from builds a snapshot from every line of lr, whose source is set;
+ * qname is the sanitised file name for errors. Returns the snapshot, or NULL
+ * with the reason in err. */
+static struct lk_registry *load_from(struct line_reader *lr, const char *qname, char *err,
+				     size_t err_len)
+{
+	struct lk_registry *r = calloc(1, sizeof(*r));
+	int rc;
+
+	lr->buf = malloc(LK_KEYS_LINE_MAX);
+	if (r == NULL || lr->buf == NULL) {
+		lk_errf(err, err_len, "loading authorized_keys \"%s\": out of memory", qname);
+		goto out_free;
+	}
+	rc = load_lines(lr, r, qname, err, err_len);
+	if (rc != 0)
+		goto out_free;
+	finish(r);
+	free(lr->buf);
+	lr->buf = NULL;
+	return r;
+out_free:
+	free(lr->buf);
+	lr->buf = NULL;
+	lk_registry_free(r);
+	return NULL;
+}
+
 struct lk_registry *lk_registry_load(const char *path, char *err, size_t err_len)
 {
 	char qpath[PATH_SHOW_MAX];
 	struct line_reader lr = { .fd = -1 };
 	struct lk_registry *r;
-	int rc;
 
 	if (err != NULL && err_len > 0)
 		err[0] = '\0';
 	show_path(qpath, path);
-	r = calloc(1, sizeof(*r));
-	lr.buf = malloc(LK_KEYS_LINE_MAX);
-	if (r == NULL || lr.buf == NULL) {
-		lk_errf(err, err_len, "loading authorized_keys \"%s\": out of memory", qpath);
-		goto out_free;
-	}
-	rc = lk_keys_open_credential(path, LK_KEYS_CRED_AUTHORIZED_KEYS, &lr.fd, err, err_len);
-	if (rc != 0)
-		goto out_free;
-	rc = load_lines(&lr, r, qpath, err, err_len);
+	if (lk_keys_open_credential(path, LK_KEYS_CRED_AUTHORIZED_KEYS, &lr.fd, err, err_len) != 0)
+		return NULL;
+	r = load_from(&lr, qpath, err, err_len);
 	close(lr.fd);
-	if (rc != 0)
-		goto out_free;
-	finish(r);
-	free(lr.buf);
 	return r;
-out_free:
-	free(lr.buf);
-	lk_registry_free(r);
-	return NULL;
+}
+
+struct lk_registry *lk__registry_parse(const char *buf, size_t len, const char *name, char *err,
+				       size_t err_len)
+{
+	char qname[PATH_SHOW_MAX];
+	struct line_reader lr = { .fd = -1, .src = buf, .src_len = len };
+
+	if (err != NULL && err_len > 0)
+		err[0] = '\0';
+	return load_from(&lr, show_path(qname, name), err, err_len);
 }
 
 void lk_registry_free(struct lk_registry *r)

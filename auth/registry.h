@@ -63,6 +63,15 @@ typedef void (*lk_registry_diff_cb)(void *arg, bool added, const struct lk_pubke
  * and the reloader thread only. */
 struct lk_registry *lk_registry_load(const char *path, char *err, size_t err_len);
 
+/* lk__registry_parse is lk_registry_load without the file: for tests and
+ * fuzzers. It parses buf[0..len) (borrowed; any bytes, need not be
+ * NUL-terminated) with the same line reader, limits and error texts, name
+ * (borrowed, NUL-terminated) standing in for the path in messages. Returns a
+ * new snapshot owned by the caller, or NULL with the reason in err. No I/O;
+ * allocates. */
+struct lk_registry *lk__registry_parse(const char *buf, size_t len, const char *name, char *err,
+				       size_t err_len);
+
 /* lk_registry_free releases a snapshot that no cell owns. Accepts NULL. */
 void lk_registry_free(struct lk_registry *r);
 

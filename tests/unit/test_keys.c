@@ -177,6 +177,30 @@ static void test_parse_line_limits(void **state)
 	free(line);
 }
 
+/* Found by fuzz_authorized_keys: a NUL inside the comment was kept, so
+ * comment_len disagreed with the C string and lk_keys_format_line (and any
+ * log of the comment) silently dropped the rest. Such a line is now refused;
+ * a NUL in a comment line is still just skipped. */
+static void test_parse_line_nul_in_comment(void **state)
+{
+	static const char line[] = "ed25519 " B64_A " lap\0top x";
+	static const char hash_line[] = "# old\0key";
+	char err[128];
+	struct lk_pubkey k;
+
+	(void)state;
+	assert_int_equal(lk_keys_parse_line(line, sizeof(line) - 1, &k, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "comment contains a NUL byte");
+	assert_int_equal(k.comment_len, 0);
+	assert_int_equal(lk_keys_parse_line(line, sizeof(line) - 5, &k, err, sizeof(err)),
+			 -EINVAL); /* also as the last byte of the line */
+	assert_int_equal(lk_keys_parse_line(line, sizeof(line) - 7, &k, err, sizeof(err)), 0);
+	assert_string_equal(k.comment, "lap");
+	assert_int_equal(k.comment_len, 3);
+	assert_int_equal(lk_keys_parse_line(hash_line, sizeof(hash_line) - 1, &k, err, sizeof(err)),
+			 -ENOENT);
+}
+
 /* ---- PEM ---------------------------------------------------------------- */
 
 static void test_pem_encode_key_a(void **state)
@@ -562,13 +586,20 @@ static void test_load_private_key(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_key_a_line_and_id),  cmocka_unit_test(test_key_b),
-		cmocka_unit_test(test_format_line_limits), cmocka_unit_test(test_parse_line),
-		cmocka_unit_test(test_parse_line_limits),  cmocka_unit_test(test_pem_encode_key_a),
-		cmocka_unit_test(test_pem_decode_accepts), cmocka_unit_test(test_pem_decode_errors),
-		cmocka_unit_test(test_pkcs8_errors),	   cmocka_unit_test(test_signature_table),
-		cmocka_unit_test(test_signature_key_b),	   cmocka_unit_test(test_credential_modes),
+		cmocka_unit_test(test_key_a_line_and_id),
+		cmocka_unit_test(test_key_b),
+		cmocka_unit_test(test_format_line_limits),
+		cmocka_unit_test(test_parse_line),
+		cmocka_unit_test(test_parse_line_limits),
+		cmocka_unit_test(test_pem_encode_key_a),
+		cmocka_unit_test(test_pem_decode_accepts),
+		cmocka_unit_test(test_pem_decode_errors),
+		cmocka_unit_test(test_pkcs8_errors),
+		cmocka_unit_test(test_signature_table),
+		cmocka_unit_test(test_signature_key_b),
+		cmocka_unit_test(test_credential_modes),
 		cmocka_unit_test(test_load_private_key),
+		cmocka_unit_test(test_parse_line_nul_in_comment),
 	};
 
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

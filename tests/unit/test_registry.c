@@ -340,6 +340,96 @@ static void test_key_limit(void **state)
 	free(text);
 }
 
+/* diff_count is a lk_registry_diff_cb that counts differences. */
+static void diff_count(void *arg, bool added, const struct lk_pubkey *k)
+{
+	(void)added;
+	(void)k;
+	(*(size_t *)arg)++;
+}
+
+/* lk__registry_parse (the fuzzers' entry point) must be the file loader
+ * minus the file: same keys, same duplicates, same error texts. */
+static void test_parse_buffer_matches_load(void **state)
+{
+	static const char *const texts[] = {
+		"",
+		"# nothing\n\n",
+		"ed25519 " B64_A " alice  laptop\r\n\r\n\ted25519   " B64_B "\n",
+		"ed25519 " B64_B " b1\ned25519 " B64_A "\ned25519 " B64_B " b2",
+		"ed25519 " B64_A "\n# c\n\ned25519 notbase64!\n",
+		"# c\r\ned25519\r\n",
+		"ed25519 " B64_A "\nrsa x\n",
+	};
+	enum { N_TEXTS = sizeof(texts) / sizeof(texts[0]) };
+	size_t long_len = 2 * LK_KEYS_LINE_MAX;
+	char *long_text = malloc(long_len);
+	char err_f[LK_REGISTRY_ERR_MAX], err_m[LK_REGISTRY_ERR_MAX];
+
+	(void)state;
+	assert_non_null(long_text);
+	for (size_t i = 0; i < N_TEXTS + 3; i++) {
+		const char *text = i < N_TEXTS ? texts[i] : long_text;
+		size_t len, n_diff = 0;
+		struct lk_registry *f, *m;
+
+		if (i >= N_TEXTS) {
+			/* a comment of LK_KEYS_LINE_MAX - 2, - 1 (the longest
+			 * line) and LK_KEYS_LINE_MAX (too long) bytes */
+			size_t clen = LK_KEYS_LINE_MAX - 2 + (i - N_TEXTS);
+
+			len = (size_t)snprintf(long_text, 64, "ed25519 %s\n#", B64_A);
+			memset(long_text + len, 'x', clen - 1);
+			len += clen - 1;
+			long_text[len++] = '\n';
+			long_text[len] = '\0';
+		}
+		len = strlen(text);
+		write_file(path_of("same"), text, len, 0600);
+		f = lk_registry_load(path_of("same"), err_f, sizeof(err_f));
+		m = lk__registry_parse(text, len, path_of("same"), err_m, sizeof(err_m));
+		assert_string_equal(err_m, err_f);
+		assert_true((f == NULL) == (m == NULL));
+		assert_int_equal(lk_registry_count(m), lk_registry_count(f));
+		assert_int_equal(lk_registry_duplicates(m), lk_registry_duplicates(f));
+		lk_registry_diff(f, m, diff_count, &n_diff);
+		assert_int_equal(n_diff, 0);
+		lk_registry_free(f);
+		lk_registry_free(m);
+	}
+	free(long_text);
+}
+
+/* The byte cap applies to a buffer as to a file: 1024 maximal comment lines
+ * are exactly LK_REGISTRY_FILE_MAX bytes, one more byte fails. */
+static void test_parse_buffer_size_cap(void **state)
+{
+	size_t len = LK_REGISTRY_FILE_MAX;
+	char *text = malloc(len + 1), err[LK_REGISTRY_ERR_MAX];
+	struct lk_registry *r;
+
+	(void)state;
+	assert_non_null(text);
+	memset(text, '#', len + 1);
+	for (size_t o = LK_KEYS_LINE_MAX - 1; o < len; o += LK_KEYS_LINE_MAX)
+		text[o] = '\n';
+	r = lk__registry_parse(text, len, "mem", err, sizeof(err));
+	if (r == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(lk_registry_count(r), 0);
+	lk_registry_free(r);
+	r = lk__registry_parse(text, len + 1, "mem", err, sizeof(err));
+	assert_null(r);
+	assert_string_equal(err, "authorized_keys \"mem\" is larger than 67108864 bytes");
+	r = lk__registry_parse(NULL, 0, "mem", err, sizeof(err));
+	assert_non_null(r); /* no input at all is an empty file */
+	lk_registry_free(r);
+	/* the name is sanitised like a path */
+	assert_null(lk__registry_parse("x\n", 2, "a\nb\"", err, sizeof(err)));
+	assert_string_equal(err, "authorized_keys \"a?b?\" line 1: too few fields");
+	free(text);
+}
+
 /* ---- diff ---------------------------------------------------------------- */
 
 struct diff_log {
@@ -521,6 +611,8 @@ int main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_duplicates_keep_first),
 		cmocka_unit_test(test_key_limit),
+		cmocka_unit_test(test_parse_buffer_matches_load),
+		cmocka_unit_test(test_parse_buffer_size_cap),
 		cmocka_unit_test(test_diff),
 		cmocka_unit_test(test_cell_single_thread),
 		cmocka_unit_test(test_swap_under_readers),
