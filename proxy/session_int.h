@@ -20,7 +20,8 @@
 #define LK_SESS_OUT_MAX (LK_HTTP_HEAD_MAX + 1024)
 #define LK_SESS_UP_MAX LK_HTTP_HEAD_MAX
 
-/* enum lk_cred is the credential that admitted a request (audit). */
+/* enum lk_cred is the kind of credential a request presented: the one that
+ * admitted it, or the one that was refused (the audit's "credential"). */
 enum lk_cred { LK_CRED_NONE, LK_CRED_TOKEN, LK_CRED_ARGON2, LK_CRED_ED25519 };
 
 /* What a buffered request body is for (struct lk_sess_ctx.body_use). */
@@ -32,7 +33,7 @@ struct lk_sess_ctx {
 	/* Admission (proxy/admit.c). */
 	uint64_t t0_ms;        /* request head complete: audit duration */
 	uint64_t auth_cookie;  /* identifies the verdict awaited in LK_CS_AUTH */
-	uint8_t cred;          /* enum lk_cred */
+	uint8_t cred;          /* enum lk_cred, LK_CRED_NONE when none was presented */
 	bool audit_pending;    /* a mutating request passed: audit it with its status */
 	char actor[48];        /* client IP as text (audit), "" when not looked up */
 	struct lk_ip_key ipkey; /* the client in the failed-auth limiter */
