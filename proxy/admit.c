@@ -16,7 +16,8 @@
  *      which comes back through the worker's wake eventfd);
  *   4. a refusal counts one failure for the client and answers 401, with
  *      X-Lookout-Reason for signature failures; it is audited.
- * Admitted mutating requests are audited with their status once known.
+ * Admitted mutating requests are audited with their status once known (0
+ * when the connection ends before Docker answers, proxy/session.c).
  *
  * Enrollment (POST /api/lookout/enroll, /api/portwing/enroll) shares the
  * limiter and the body buffer, then auth/enroll.c decides. */

@@ -115,7 +115,8 @@ void lk__admit_on_wake(struct lk_worker *w);
 /* lk__admit_body_free releases a buffered body (request end). */
 void lk__admit_body_free(struct lk_conn *c);
 /* lk__admit_audit_status records an admitted mutating request once its
- * status is known (response head, or the proxy's own error). */
+ * status is known (response head, or the proxy's own error), or with status
+ * 0 when the request ends without one. No-op when nothing is pending. */
 void lk__admit_audit_status(struct lk_conn *c, int status);
 /* lk__sess_respond_json sends a complete JSON response with an optional
  * extra header line ("Name: value\r\n"), closing afterwards when asked. */
