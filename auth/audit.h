@@ -125,7 +125,7 @@ struct lk_audit_rec {
 	const char *key_id;    /* Ed25519 key id (enrollment: "" when denied) */
 	const char *cred;      /* written as "credential": token, argon2id, ed25519 .. */
 	const char *reason;    /* failure reason */
-	int status;            /* api_request: HTTP status (0 when Docker failed, edge) */
+	int status;            /* api_request: HTTP status; 0 when Docker's never came */
 	double duration_ms;    /* api_request: handling time */
 };
 

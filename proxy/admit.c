@@ -16,7 +16,8 @@
  *      which comes back through the worker's wake eventfd);
  *   4. a refusal counts one failure for the client and answers 401, with
  *      X-Lookout-Reason for signature failures; it is audited.
- * Admitted mutating requests are audited with their status once known.
+ * Admitted mutating requests are audited with their status once known (0
+ * when the connection ends before Docker answers, proxy/session.c).
  *
  * Enrollment (POST /api/lookout/enroll, /api/portwing/enroll) shares the
  * limiter and the body buffer, then auth/enroll.c decides. */
@@ -138,7 +139,7 @@ static void client(struct lk_conn *c, bool raw_peer, struct lk_ip_key *key)
 /* ---- audit -------------------------------------------------------------- */
 
 static const char *const cred_names[] = {
-	[LK_CRED_NONE] = "", [LK_CRED_TOKEN] = "token",
+	[LK_CRED_NONE] = NULL, [LK_CRED_TOKEN] = "token",
 	[LK_CRED_ARGON2] = "argon2id", [LK_CRED_ED25519] = "ed25519",
 };
 
@@ -159,7 +160,10 @@ static void audit(struct lk_conn *c, enum lk_audit_event ev, enum lk_audit_outco
 		.method_len = r->method_len,
 		.path = r->target,
 		.path_len = r->path_len != 0 ? r->path_len : r->target_len,
-		.key_id = x->key_id,
+		/* Optional fields are left out rather than written empty: a
+		 * token request has no key ID, a request without credentials
+		 * no credential kind. */
+		.key_id = x->key_id[0] != '\0' ? x->key_id : NULL,
 		.cred = cred_names[x->cred],
 		.reason = reason,
 		.status = status,
@@ -565,7 +569,11 @@ static void token_hash_start(struct lk_conn *c)
 	const char *tok;
 	size_t len;
 
-	if (lk_auth_find_token(&x->req, &tok, &len) != LK_AUTH_OK) {
+	enum lk_auth_verdict v = lk_auth_find_token(&x->req, &tok, &len);
+
+	if (v != LK_AUTH_NO_CREDENTIALS)
+		x->cred = LK_CRED_ARGON2; /* what a refusal was for (audit) */
+	if (v != LK_AUTH_OK) {
 		deny(c, LK_SIG_OK);
 		return;
 	}
@@ -747,17 +755,20 @@ void lk__admit_request(struct lk_conn *c, bool enroll)
 		enum lk_sig_reason v = lk_sig_parse(&x->req, &x->sig);
 
 		if (x->sig.present) {
+			x->cred = LK_CRED_ED25519; /* also what a refusal was for */
 			signed_start(c, v);
 			return;
 		}
 	}
 	if (srv->has_token) {
-		if (lk_auth_check_token(&x->req, srv->token_digest) == LK_AUTH_OK) {
+		enum lk_auth_verdict tv = lk_auth_check_token(&x->req, srv->token_digest);
+
+		if (tv != LK_AUTH_NO_CREDENTIALS)
 			x->cred = LK_CRED_TOKEN;
+		if (tv == LK_AUTH_OK)
 			admitted(c);
-		} else {
+		else
 			deny(c, LK_SIG_OK);
-		}
 		return;
 	}
 	if (srv->verifier != NULL) {

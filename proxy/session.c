@@ -113,6 +113,11 @@ void lk__sess_ctx_put(struct lk_conn *c)
 {
 	if (c->ctx == NULL)
 		return;
+	/* An admitted mutating request still waiting for its status ends
+	 * here without one (the client left or a relay failed before Docker
+	 * answered): Docker may have acted on it, so it is audited with status
+	 * 0, "no status seen" (auth/audit.h). */
+	lk__admit_audit_status(c, 0);
 	lk__admit_body_free(c);
 	lk_pool_put(&sw_of(c->w)->ctx_pool, c->ctx);
 	c->ctx = NULL;

@@ -20,7 +20,8 @@
 #define LK_SESS_OUT_MAX (LK_HTTP_HEAD_MAX + 1024)
 #define LK_SESS_UP_MAX LK_HTTP_HEAD_MAX
 
-/* enum lk_cred is the credential that admitted a request (audit). */
+/* enum lk_cred is the kind of credential a request presented: the one that
+ * admitted it, or the one that was refused (the audit's "credential"). */
 enum lk_cred { LK_CRED_NONE, LK_CRED_TOKEN, LK_CRED_ARGON2, LK_CRED_ED25519 };
 
 /* What a buffered request body is for (struct lk_sess_ctx.body_use). */
@@ -32,7 +33,7 @@ struct lk_sess_ctx {
 	/* Admission (proxy/admit.c). */
 	uint64_t t0_ms;        /* request head complete: audit duration */
 	uint64_t auth_cookie;  /* identifies the verdict awaited in LK_CS_AUTH */
-	uint8_t cred;          /* enum lk_cred */
+	uint8_t cred;          /* enum lk_cred, LK_CRED_NONE when none was presented */
 	bool audit_pending;    /* a mutating request passed: audit it with its status */
 	char actor[48];        /* client IP as text (audit), "" when not looked up */
 	struct lk_ip_key ipkey; /* the client in the failed-auth limiter */
@@ -115,7 +116,8 @@ void lk__admit_on_wake(struct lk_worker *w);
 /* lk__admit_body_free releases a buffered body (request end). */
 void lk__admit_body_free(struct lk_conn *c);
 /* lk__admit_audit_status records an admitted mutating request once its
- * status is known (response head, or the proxy's own error). */
+ * status is known (response head, or the proxy's own error), or with status
+ * 0 when the request ends without one. No-op when nothing is pending. */
 void lk__admit_audit_status(struct lk_conn *c, int status);
 /* lk__sess_respond_json sends a complete JSON response with an optional
  * extra header line ("Name: value\r\n"), closing afterwards when asked. */

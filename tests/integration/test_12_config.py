@@ -28,7 +28,10 @@ class Config(lk.TestCase):
         return err
 
     def test_no_credentials(self):
-        self.assert_fails({}, "no authentication configured", token=None)
+        # The message names the way out (and test_23_routes.py relies on
+        # this test for the refusal).
+        self.assert_fails({}, "no authentication configured", "ALLOW_UNAUTHENTICATED=true",
+                          token=None)
 
     def test_unauthenticated_loopback_starts(self):
         a = self.start_agent({"ALLOW_UNAUTHENTICATED": "true"})
@@ -39,7 +42,8 @@ class Config(lk.TestCase):
 
     def test_unauthenticated_non_loopback_refused(self):
         self.assert_fails({"ALLOW_UNAUTHENTICATED": "true", "BIND_ADDRESS": "0.0.0.0"},
-                          "refusing unauthenticated non-loopback bind", wrapper=NETNS)
+                          "refusing unauthenticated non-loopback bind",
+                          "ALLOW_UNAUTHENTICATED_REMOTE=true", wrapper=NETNS)
 
     def test_unauthenticated_remote_opt_in_starts(self):
         a = self.start_agent({"ALLOW_UNAUTHENTICATED": "true",
