@@ -352,6 +352,17 @@ class Audit(lk.TestCase):
         self.assertFalse(os.path.exists(self.path))
         self.assert_no_secrets(a)
 
+    def test_write_failure_is_counted_and_logged(self):
+        # /dev/full takes the open and refuses every write (ENOSPC): the
+        # request is still answered, the failure logged once, not per line.
+        a = self.agent(AUDIT_LOG="/dev/full")
+        for i in range(3):
+            self.assertEqual(a.request("GET", "/full-%d" % i, self.wrong_token())[0], 401)
+        rec = a.wait_log(lambda r: r and r.get("msg") == "audit log write failed, retrying", 10)
+        self.assertIn("No space left", rec["error"])
+        self.assertEqual(a.request("GET", "/_ping", {"X-Lookout-Token": self.token})[0], 200)
+        self.assertEqual(len(a.find_logs("audit log write failed, retrying")), 1)
+
     def test_token_hash_credential(self):
         # TOKEN_HASH (spec 17.2 vector: token "supersecret"): the credential
         # kind is argon2id, admitted or refused.
