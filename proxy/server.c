@@ -351,6 +351,11 @@ void lk_server_done(struct lk_server *s)
 {
 	struct lk_sworker *sws = s->sworkers;
 
+	/* Verifier threads signal the workers' wake eventfds: join them before
+	 * those close (a late write could reach a reused descriptor). */
+	lk_verifier_free(s->verifier);
+	s->verifier = NULL;
+
 	for (unsigned i = 0; sws != NULL && i < s->n_workers; i++) {
 		/* A worker that never ran still owns its listener. */
 		if (sws[i].w.listen_fd >= 0)
