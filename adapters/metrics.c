@@ -1,4 +1,4 @@
-/* adapters/metrics.c - Prometheus text exposition.
+/* adapters/metrics.c - Prometheus text exposition and the agent's families.
  *
  * Pure formatting into a bounded buffer: no allocation, no locks, no I/O, so
  * a handler may call it from any thread once it holds the figures. */
@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters/host.h"
 #include "adapters/metrics.h"
 #include "core/buf.h"
 #include "core/dbg.h"
@@ -312,4 +313,114 @@ void lk_prom_histogram(struct lk_obuf *b, const char *name, const struct lk_prom
 	put_head(b, name, "_count", labels, n_labels, NULL);
 	lk_obuf_put_u64(b, cum);
 	lk_obuf_puts(b, "\n");
+}
+
+/* ---- the agent's families ----------------------------------------------- */
+
+/* family_u64 appends a family with its single unlabelled integer sample. */
+static void family_u64(struct lk_obuf *b, const char *name, const char *help,
+		       enum lk_prom_type type, uint64_t v)
+{
+	lk_prom_family(b, name, help, type);
+	lk_prom_sample_u64(b, name, NULL, 0, v);
+}
+
+void lk_metrics_write_host(struct lk_obuf *b, const struct lk_host_snap *snap, double uptime_s,
+			   const char *version)
+{
+	const struct lk_prom_label ver = { "version", version };
+
+	LK_ASSERT(snap != NULL);
+	LK_ASSERT(version != NULL);
+	lk_prom_family(b, "lookout_build_info", "Lookout agent build metadata.",
+		       LK_PROM_TYPE_GAUGE);
+	lk_prom_sample_u64(b, "lookout_build_info", &ver, 1, 1);
+	lk_prom_family(b, "lookout_uptime_seconds", "Seconds since the agent started.",
+		       LK_PROM_TYPE_GAUGE);
+	lk_prom_sample_f64(b, "lookout_uptime_seconds", NULL, 0, uptime_s);
+	lk_prom_family(b, "lookout_host_cpu_usage_percent", "Host CPU usage percentage.",
+		       LK_PROM_TYPE_GAUGE);
+	lk_prom_sample_f64(b, "lookout_host_cpu_usage_percent", NULL, 0, snap->cpu_usage);
+	family_u64(b, "lookout_host_memory_total_bytes", "Host total memory in bytes.",
+		   LK_PROM_TYPE_GAUGE, snap->mem_total);
+	family_u64(b, "lookout_host_memory_used_bytes", "Host used memory in bytes.",
+		   LK_PROM_TYPE_GAUGE, snap->mem_used);
+	family_u64(b, "lookout_host_disk_total_bytes", "Host total disk space in bytes.",
+		   LK_PROM_TYPE_GAUGE, snap->disk_total);
+	family_u64(b, "lookout_host_disk_used_bytes", "Host used disk space in bytes.",
+		   LK_PROM_TYPE_GAUGE, snap->disk_used);
+	family_u64(b, "lookout_host_network_receive_bytes_total",
+		   "Host network bytes received (all non-lo interfaces).", LK_PROM_TYPE_COUNTER,
+		   snap->net_rx);
+	family_u64(b, "lookout_host_network_transmit_bytes_total",
+		   "Host network bytes transmitted (all non-lo interfaces).", LK_PROM_TYPE_COUNTER,
+		   snap->net_tx);
+}
+
+enum ctr_family { CTR_CPU, CTR_MEM, CTR_LIMIT, CTR_RX, CTR_TX, CTR__COUNT };
+
+static const struct {
+	const char *name;
+	const char *help;
+	enum lk_prom_type type;
+} ctr_families[CTR__COUNT] = {
+	[CTR_CPU] = { "container_cpu_usage_seconds_total",
+		      "Cumulative CPU time consumed by the container in seconds.",
+		      LK_PROM_TYPE_COUNTER },
+	[CTR_MEM] = { "container_memory_usage_bytes",
+		      "Current memory usage of the container in bytes.", LK_PROM_TYPE_GAUGE },
+	[CTR_LIMIT] = { "container_spec_memory_limit_bytes",
+			"Memory limit configured for the container in bytes.", LK_PROM_TYPE_GAUGE },
+	[CTR_RX] = { "container_network_receive_bytes_total",
+		     "Cumulative bytes received by the container across all network interfaces.",
+		     LK_PROM_TYPE_COUNTER },
+	[CTR_TX] = { "container_network_transmit_bytes_total",
+		     "Cumulative bytes transmitted by the container across all network interfaces.",
+		     LK_PROM_TYPE_COUNTER },
+};
+
+/* ctr_sample appends container c's sample of family f, if it has one. */
+static void ctr_sample(struct lk_obuf *b, enum ctr_family f, const struct lk_ctr_stats *c)
+{
+	const struct lk_prom_label l[3] = {
+		{ "id", c->id },
+		{ "name", c->name },
+		{ "image", c->image },
+	};
+	const char *name = ctr_families[f].name;
+
+	switch (f) {
+	case CTR_CPU:
+		/* float64(total_usage) / 1e9, as the reference computes it,
+		 * so both print the same text. */
+		lk_prom_sample_f64(b, name, l, 3, (double)c->cpu_ns / 1e9);
+		break;
+	case CTR_MEM:
+		lk_prom_sample_u64(b, name, l, 3, c->mem_usage);
+		break;
+	case CTR_LIMIT:
+		if (c->mem_limit != 0)
+			lk_prom_sample_u64(b, name, l, 3, c->mem_limit);
+		break;
+	case CTR_RX:
+		lk_prom_sample_u64(b, name, l, 3, c->net_rx);
+		break;
+	case CTR_TX:
+		lk_prom_sample_u64(b, name, l, 3, c->net_tx);
+		break;
+	default:
+		LK_UNREACHABLE();
+	}
+}
+
+void lk_metrics_write_containers(struct lk_obuf *b, const struct lk_ctr_stats *arr, size_t n)
+{
+	LK_ASSERT(arr != NULL || n == 0);
+	if (n == 0)
+		return;
+	for (int f = 0; f < CTR__COUNT; f++) {
+		lk_prom_family(b, ctr_families[f].name, ctr_families[f].help, ctr_families[f].type);
+		for (size_t i = 0; i < n; i++)
+			ctr_sample(b, (enum ctr_family)f, &arr[i]);
+	}
 }

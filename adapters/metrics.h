@@ -1,5 +1,5 @@
 /* adapters/metrics.h - Prometheus text exposition (format 0.0.4) into a
- * bounded buffer (spec lookout-core 12).
+ * bounded buffer, and the agent's metric families (spec lookout-core 12).
  *
  * The writers append to a struct lk_obuf; like every obuf append, output that
  * does not fit sets the buffer's overflow flag, so a handler writes the whole
@@ -27,7 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct lk_obuf; /* core/buf.h */
+struct lk_host_snap; /* adapters/host.h */
+struct lk_obuf;	     /* core/buf.h */
 
 /* LK_PROM_CONTENT_TYPE is the Content-Type of a page these writers build. */
 #define LK_PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -46,6 +47,20 @@ enum lk_prom_type {
 struct lk_prom_label {
 	const char *name;
 	const char *value;
+};
+
+/* struct lk_ctr_stats is one running container's figures for the container_*
+ * families, taken from its list entry and its one-shot stats. The strings
+ * are borrowed for the duration of the write. */
+struct lk_ctr_stats {
+	const char *id;	    /* full ID */
+	const char *name;   /* first name without the leading '/', or the ID */
+	const char *image;  /* the list's Image field */
+	uint64_t cpu_ns;    /* cpu_stats.cpu_usage.total_usage, nanoseconds */
+	uint64_t mem_usage; /* memory_stats.usage, bytes */
+	uint64_t mem_limit; /* memory_stats.limit, bytes; 0 = no sample */
+	uint64_t net_rx;    /* sum of networks.*.rx_bytes */
+	uint64_t net_tx;    /* sum of networks.*.tx_bytes */
 };
 
 /* ---- exposition primitives --------------------------------------------- */
@@ -81,5 +96,21 @@ void lk_prom_put_f64(struct lk_obuf *b, double v);
 /* lk_prom_put_label_value appends s escaped for use between a label's
  * quotes (without the quotes). Borrows s. */
 void lk_prom_put_label_value(struct lk_obuf *b, const char *s);
+
+/* ---- the agent's families (spec lookout-core 12, in output order) ------- */
+
+/* lk_metrics_write_host appends the first nine families: lookout_build_info
+ * {version} 1, lookout_uptime_seconds (uptime_s: the agent's, not the
+ * host's), then host CPU percent, memory total/used, disk total/used, and
+ * network receive/transmit from *snap. Borrows snap and version. */
+void lk_metrics_write_host(struct lk_obuf *b, const struct lk_host_snap *snap, double uptime_s,
+			   const char *version);
+
+/* lk_metrics_write_containers appends the five container_* families, each
+ * with one sample per arr[0..n) in array order, labelled id, name, image.
+ * A container whose mem_limit is 0 has no container_spec_memory_limit_bytes
+ * sample (the family's HELP and TYPE still appear). n == 0 (no container
+ * answered) writes nothing at all. Borrows arr. */
+void lk_metrics_write_containers(struct lk_obuf *b, const struct lk_ctr_stats *arr, size_t n);
 
 #endif /* LK_ADAPTERS_METRICS_H */
