@@ -160,6 +160,14 @@ void lk_json_put_str(struct lk_obuf *b, const char *s, size_t n)
 	lk_obuf_put(b, "\"", 1);
 }
 
+void lk_json_put_chars(struct lk_obuf *b, const char *s, size_t n)
+{
+	size_t out_len;
+
+	LK_ASSERT(s != NULL || n == 0);
+	encode(b, (const uint8_t *)s, n, SIZE_MAX, &out_len);
+}
+
 size_t lk_json_put_str_max(struct lk_obuf *b, const char *s, size_t n, size_t max)
 {
 	size_t out_len, used;

@@ -34,6 +34,13 @@ void lk_json_put_str(struct lk_obuf *b, const char *s, size_t n);
  * sets b->overflow and returns 0. Borrows s. */
 size_t lk_json_put_str_max(struct lk_obuf *b, const char *s, size_t n, size_t max);
 
+/* lk_json_put_chars appends the escaped form of s[0..n) without quotes, for
+ * a string written in pieces between a quote the caller writes before and
+ * one after (a prefix and a payload, say). Each piece is escaped on its own,
+ * so a UTF-8 sequence split across two pieces becomes one \ufffd per byte:
+ * split only at character boundaries. Borrows s; s may be NULL when n is 0. */
+void lk_json_put_chars(struct lk_obuf *b, const char *s, size_t n);
+
 /* lk_json_str_len returns the length of the quoted, escaped JSON form of
  * s[0..n), or limit + 1 as soon as that length is known to exceed limit (the
  * scan stops there, so measuring a huge string against a small limit is

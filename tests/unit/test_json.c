@@ -229,6 +229,26 @@ static void test_key_and_scalars(void **state)
 	assert_string_equal(mem, "{\"a\\\"b\":true,\"f\":false,\"n\":null}");
 }
 
+static void test_put_chars(void **state)
+{
+	/* pieces escape as the whole would, when split at character boundaries */
+	lk_obuf_init(&b, mem, sizeof(mem) - 1);
+	lk_obuf_put(&b, "\"", 1);
+	lk_json_put_chars(&b, "stderr: ", 8);
+	lk_json_put_chars(&b, "a\"<\xc3\xa9\n", 6);
+	lk_json_put_chars(&b, NULL, 0);
+	lk_obuf_put(&b, "\"", 1);
+	mem[b.len] = '\0';
+	assert_string_equal(mem, "\"stderr: a\\\"\\u003c\xc3\xa9\\n\"");
+	assert_string_equal(mem, str_json("stderr: a\"<\xc3\xa9\n", 14));
+	/* a sequence split across pieces is not reassembled */
+	lk_obuf_init(&b, mem, sizeof(mem) - 1);
+	lk_json_put_chars(&b, "\xc3", 1);
+	lk_json_put_chars(&b, "\xa9", 1);
+	mem[b.len] = '\0';
+	assert_string_equal(mem, FFFD FFFD);
+}
+
 static const char *f64_json(double v)
 {
 	lk_obuf_init(&b, mem, sizeof(mem) - 1);
@@ -910,6 +930,7 @@ int main(void)
 		cmocka_unit_test(test_utf8_invalid),
 		cmocka_unit_test(test_utf8_exhaustive),
 		cmocka_unit_test(test_key_and_scalars),
+		cmocka_unit_test(test_put_chars),
 		cmocka_unit_test(test_f64),
 		cmocka_unit_test(test_put_str_max),
 		cmocka_unit_test(test_str_len),
