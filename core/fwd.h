@@ -12,6 +12,7 @@ struct lk_http_chunked;
 struct lk_http_parser;
 struct lk_http_req;
 struct lk_http_resp;
+struct lk_jval;
 struct lk_ring;
 struct lk_server;
 struct lk_timer;

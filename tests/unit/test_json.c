@@ -1,7 +1,10 @@
 /* tests/unit/test_json.c - JSON output helpers: escaping, UTF-8 validation
  * (checked exhaustively against an independent decoder), bounded strings;
- * and the object scanner: shapes accepted and refused, escapes, duplicates,
- * trailing data, depth, callback errors. */
+ * the object scanner: shapes accepted and refused, escapes, duplicates,
+ * trailing data, depth, callback errors; and the tree reader: shapes, paths,
+ * numbers at the edges of int64/uint64/double, escapes round-tripped through
+ * lk_json_put_val, depth, trailing and truncated input, and documents that
+ * end at the last byte of a page so a read past them faults under ASan. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -11,10 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "core/dbg.h"
 #include "core/json.h"
 
 static char mem[1 << 16];
@@ -222,6 +227,26 @@ static void test_key_and_scalars(void **state)
 	lk_obuf_put(&b, "}", 1);
 	mem[b.len] = '\0';
 	assert_string_equal(mem, "{\"a\\\"b\":true,\"f\":false,\"n\":null}");
+}
+
+static void test_put_chars(void **state)
+{
+	/* pieces escape as the whole would, when split at character boundaries */
+	lk_obuf_init(&b, mem, sizeof(mem) - 1);
+	lk_obuf_put(&b, "\"", 1);
+	lk_json_put_chars(&b, "stderr: ", 8);
+	lk_json_put_chars(&b, "a\"<\xc3\xa9\n", 6);
+	lk_json_put_chars(&b, NULL, 0);
+	lk_obuf_put(&b, "\"", 1);
+	mem[b.len] = '\0';
+	assert_string_equal(mem, "\"stderr: a\\\"\\u003c\xc3\xa9\\n\"");
+	assert_string_equal(mem, str_json("stderr: a\"<\xc3\xa9\n", 14));
+	/* a sequence split across pieces is not reassembled */
+	lk_obuf_init(&b, mem, sizeof(mem) - 1);
+	lk_json_put_chars(&b, "\xc3", 1);
+	lk_json_put_chars(&b, "\xa9", 1);
+	mem[b.len] = '\0';
+	assert_string_equal(mem, FFFD FFFD);
 }
 
 static const char *f64_json(double v)
@@ -484,6 +509,418 @@ static void test_scan_depth_and_cb_error(void **state)
 	assert_int_equal(got.calls[0], 1);
 }
 
+/* ---- the tree reader ---------------------------------------------------- */
+
+static char perr[128];
+
+/* parse parses the NUL-terminated doc, failing the test when it does not. */
+static struct lk_jval *parse(const char *doc)
+{
+	struct lk_jval *v = lk_json_parse(doc, strlen(doc), perr, sizeof(perr));
+
+	if (v == NULL)
+		fail_msg("refused (%s): %s", perr, doc);
+	return v;
+}
+
+/* refused returns the error message for doc, failing the test if it parses. */
+static const char *refused(const char *doc, size_t len)
+{
+	struct lk_jval *v;
+
+	perr[0] = '\0';
+	v = lk_json_parse(doc, len, perr, sizeof(perr));
+	if (v != NULL) {
+		lk_json_free(v);
+		fail_msg("accepted: %.*s", (int)LK_MIN(len, 200), doc);
+	}
+	assert_true(perr[0] != '\0');
+	assert_null(strchr(perr, '\n'));
+	return perr;
+}
+
+/* compact returns lk_json_put_val's output for v, NUL-terminated. */
+static const char *compact(const struct lk_jval *v)
+{
+	lk_obuf_init(&b, mem, sizeof(mem) - 1);
+	lk_json_put_val(&b, v);
+	assert_false(b.overflow);
+	mem[b.len] = '\0';
+	return mem;
+}
+
+static void test_tree_shapes(void **state)
+{
+	struct lk_jval *v =
+	    parse(" {\"s\": \"x\", \"n\": 12, \"t\": true, \"f\": false, \"z\": null,"
+		  " \"a\": [1, \"two\", [], {}], \"o\": {\"k\": \"v\"}, \"e\": \"\"} \n\t\r");
+	const struct lk_jval *a;
+
+	assert_int_equal(lk_json_type(v), LK_J_OBJ);
+	assert_int_equal(lk_json_len(v), 8);
+	assert_int_equal(lk_json_type(lk_json_get(v, "s")), LK_J_STR);
+	assert_int_equal(lk_json_type(lk_json_get(v, "n")), LK_J_NUM);
+	assert_int_equal(lk_json_type(lk_json_get(v, "t")), LK_J_BOOL);
+	assert_int_equal(lk_json_type(lk_json_get(v, "f")), LK_J_BOOL);
+	assert_int_equal(lk_json_type(lk_json_get(v, "z")), LK_J_NULL);
+	assert_non_null(lk_json_get(v, "z")); /* explicit null is a value */
+	assert_int_equal(lk_json_type(lk_json_get(v, "o")), LK_J_OBJ);
+	assert_true(lk_json_is_true(lk_json_get(v, "t")));
+	assert_false(lk_json_is_true(lk_json_get(v, "f")));
+	assert_false(lk_json_is_true(lk_json_get(v, "s")));
+	assert_string_equal(lk_json_str(lk_json_get(v, "s")), "x");
+	assert_string_equal(lk_json_str(lk_json_get(v, "e")), "");
+	assert_null(lk_json_str(lk_json_get(v, "n")));
+	/* members by position, in document order */
+	assert_string_equal(lk_json_key_at(v, 0), "s");
+	assert_string_equal(lk_json_key_at(v, 7), "e");
+	assert_null(lk_json_key_at(v, 8));
+	assert_string_equal(lk_json_str(lk_json_at(v, 7)), "");
+	assert_null(lk_json_at(v, 8));
+	/* arrays */
+	a = lk_json_get(v, "a");
+	assert_int_equal(lk_json_type(a), LK_J_ARR);
+	assert_int_equal(lk_json_len(a), 4);
+	assert_string_equal(lk_json_str(lk_json_at(a, 1)), "two");
+	assert_int_equal(lk_json_type(lk_json_at(a, 2)), LK_J_ARR);
+	assert_int_equal(lk_json_len(lk_json_at(a, 2)), 0);
+	assert_int_equal(lk_json_type(lk_json_at(a, 3)), LK_J_OBJ);
+	assert_int_equal(lk_json_len(lk_json_at(a, 3)), 0);
+	assert_null(lk_json_at(a, 4));
+	assert_null(lk_json_key_at(a, 0)); /* not an object */
+	assert_null(lk_json_get(a, "0"));
+	/* missing and wrong-type lookups, NULL everywhere */
+	assert_null(lk_json_get(v, "missing"));
+	assert_null(lk_json_get(v, "S"));
+	assert_int_equal(lk_json_len(lk_json_get(v, "s")), 0);
+	assert_null(lk_json_at(lk_json_get(v, "s"), 0));
+	assert_int_equal(lk_json_type(NULL), LK_J_NULL);
+	assert_null(lk_json_get(NULL, "x"));
+	assert_int_equal(lk_json_len(NULL), 0);
+	assert_null(lk_json_at(NULL, 0));
+	assert_null(lk_json_key_at(NULL, 0));
+	assert_null(lk_json_str(NULL));
+	assert_false(lk_json_is_true(NULL));
+	assert_string_equal(compact(NULL), "null");
+	lk_json_free(v);
+	lk_json_free(NULL);
+
+	/* scalars and empty containers as whole documents */
+	static const struct {
+		const char *doc;
+		enum lk_jtype type;
+	} top[] = {
+		{ "null", LK_J_NULL }, { " true ", LK_J_BOOL }, { "false", LK_J_BOOL },
+		{ "-0.5", LK_J_NUM },  { "\"s\"", LK_J_STR },	{ "[]", LK_J_ARR },
+		{ "{}", LK_J_OBJ },
+	};
+	for (size_t i = 0; i < LK_ARRAY_SIZE(top); i++) {
+		v = parse(top[i].doc);
+		assert_int_equal(lk_json_type(v), top[i].type);
+		lk_json_free(v);
+	}
+}
+
+static void test_tree_paths_and_duplicates(void **state)
+{
+	struct lk_jval *v = parse("{\"State\": {\"Status\": \"running\", \"Health\": {\"Status\": "
+				  "\"healthy\"}}, \"Names\": [\"/a\"], \"k\": 1, \"k\": 2}");
+	int64_t i;
+
+	assert_string_equal(lk_json_str(lk_json_path(v, "State", "Health", "Status", NULL)),
+			    "healthy");
+	assert_string_equal(lk_json_str(lk_json_path(v, "State", "Status", NULL)), "running");
+	assert_ptr_equal(lk_json_path(v, NULL), v);
+	assert_null(lk_json_path(v, "State", "Nope", "Status", NULL));
+	assert_null(lk_json_path(v, "State", "Status", "x", NULL)); /* through a string */
+	assert_null(lk_json_path(v, "Names", "0", NULL));	    /* through an array */
+	assert_null(lk_json_path(NULL, "State", NULL));
+	/* a repeated name: lookups see the last (Go keeps the last), the
+	 * members and the re-serialisation keep both */
+	assert_true(lk_json_i64(lk_json_get(v, "k"), &i));
+	assert_int_equal(i, 2);
+	assert_int_equal(lk_json_len(v), 4);
+	assert_string_equal(compact(v), "{\"State\":{\"Status\":\"running\",\"Health\":{\"Status\":"
+					"\"healthy\"}},\"Names\":[\"/a\"],\"k\":1,\"k\":2}");
+	lk_json_free(v);
+}
+
+static void test_tree_numbers(void **state)
+{
+	struct lk_jval *v =
+	    parse("[18446744073709551615, 18446744073709551616, 9223372036854775807,"
+		  " -9223372036854775808, 9223372036854775808, -1, -0, 0, 1.0, 1e3,"
+		  " 1.5, -2.5e-3, 1E+2, 1e999, -1e999, 1e-400, 0.1, 1.50]");
+	uint64_t u;
+	int64_t i;
+	double d;
+
+	/* UINT64_MAX: only lk_json_u64 reads it exactly */
+	assert_true(lk_json_u64(lk_json_at(v, 0), &u));
+	assert_true(u == UINT64_MAX);
+	assert_false(lk_json_i64(lk_json_at(v, 0), &i));
+	assert_true(lk_json_f64(lk_json_at(v, 0), &d));
+	assert_true(d == 18446744073709551615.0);
+	/* one past */
+	u = 7;
+	assert_false(lk_json_u64(lk_json_at(v, 1), &u));
+	assert_int_equal(u, 7);
+	/* int64 edges */
+	assert_true(lk_json_i64(lk_json_at(v, 2), &i));
+	assert_true(i == INT64_MAX);
+	assert_true(lk_json_u64(lk_json_at(v, 2), &u));
+	assert_true(u == INT64_MAX);
+	assert_true(lk_json_i64(lk_json_at(v, 3), &i));
+	assert_true(i == INT64_MIN);
+	assert_false(lk_json_u64(lk_json_at(v, 3), &u));
+	assert_false(lk_json_i64(lk_json_at(v, 4), &i));
+	assert_true(lk_json_u64(lk_json_at(v, 4), &u));
+	assert_true(u == (uint64_t)INT64_MAX + 1);
+	/* negatives and zeros */
+	assert_true(lk_json_i64(lk_json_at(v, 5), &i));
+	assert_int_equal(i, -1);
+	assert_false(lk_json_u64(lk_json_at(v, 5), &u));
+	assert_true(lk_json_i64(lk_json_at(v, 6), &i));
+	assert_int_equal(i, 0);
+	assert_false(lk_json_u64(lk_json_at(v, 6), &u)); /* -0 has a sign */
+	assert_true(lk_json_u64(lk_json_at(v, 7), &u));
+	assert_int_equal(u, 0);
+	/* integral values not written as integers are not integers */
+	for (size_t k = 8; k <= 12; k++) {
+		assert_false(lk_json_i64(lk_json_at(v, k), &i));
+		assert_false(lk_json_u64(lk_json_at(v, k), &u));
+	}
+	/* doubles */
+	assert_true(lk_json_f64(lk_json_at(v, 8), &d));
+	assert_true(d == 1.0);
+	assert_true(lk_json_f64(lk_json_at(v, 9), &d));
+	assert_true(d == 1000.0);
+	assert_true(lk_json_f64(lk_json_at(v, 10), &d));
+	assert_true(d == 1.5);
+	assert_true(lk_json_f64(lk_json_at(v, 11), &d));
+	assert_true(d == -2.5e-3);
+	assert_true(lk_json_f64(lk_json_at(v, 12), &d));
+	assert_true(d == 100.0);
+	assert_true(lk_json_f64(lk_json_at(v, 5), &d));
+	assert_true(d == -1.0);
+	d = 42;
+	assert_false(lk_json_f64(lk_json_at(v, 13), &d)); /* overflow, as Go refuses */
+	assert_false(lk_json_f64(lk_json_at(v, 14), &d));
+	assert_true(d == 42);
+	assert_true(lk_json_f64(lk_json_at(v, 15), &d)); /* underflow reads as 0 */
+	assert_true(d == 0.0);
+	assert_true(lk_json_f64(lk_json_at(v, 16), &d));
+	assert_true(d == 0.1);
+	/* not numbers */
+	assert_false(lk_json_i64(NULL, &i));
+	assert_false(lk_json_u64(NULL, &u));
+	assert_false(lk_json_f64(NULL, &d));
+	/* the text is kept as written */
+	assert_string_equal(compact(v),
+			    "[18446744073709551615,18446744073709551616,9223372036854775807,"
+			    "-9223372036854775808,9223372036854775808,-1,-0,0,1.0,1e3,1.5,-2.5e-3,"
+			    "1E+2,1e999,-1e999,1e-400,0.1,1.50]");
+	lk_json_free(v);
+
+	v = parse("{\"s\": \"12\", \"b\": true}");
+	assert_false(lk_json_i64(lk_json_get(v, "s"), &i));
+	assert_false(lk_json_u64(lk_json_get(v, "s"), &u));
+	assert_false(lk_json_f64(lk_json_get(v, "b"), &d));
+	lk_json_free(v);
+}
+
+static void test_tree_strings(void **state)
+{
+	static const char want[] = "a\"b\\c/d\b\f\n\r\t\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80<\0x";
+	struct lk_jval *v =
+	    parse("{\"t\\u006f\": \"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t"
+		  "\\u00e9\\u20AC\\ud83d\\ude00<\\u0000x\", \"raw\": \"\xc3\xa9\xe2\x82\xac\","
+		  " \"bad\": \"\xff"
+		  "a\xc3\"}");
+	const char *s;
+	size_t n = 0;
+
+	/* escapes decode, an escaped name matches its decoded form */
+	s = lk_json_strn(lk_json_get(v, "to"), &n);
+	assert_non_null(s);
+	assert_int_equal(n, sizeof(want) - 1);
+	assert_memory_equal(s, want, sizeof(want) - 1);
+	assert_int_equal(s[n], '\0');
+	assert_string_equal(lk_json_str(lk_json_get(v, "to")),
+			    "a\"b\\c/d\b\f\n\r\t\xc3\xa9\xe2\x82\xac"
+			    "\xf0\x9f\x98\x80<");
+	assert_null(lk_json_strn(lk_json_get(v, "nope"), &n));
+	/* UTF-8 passes through as bytes, invalid bytes too */
+	assert_string_equal(lk_json_str(lk_json_get(v, "raw")), "\xc3\xa9\xe2\x82\xac");
+	assert_string_equal(lk_json_str(lk_json_get(v, "bad")), "\xff"
+								"a\xc3");
+	/* and come back out through lk_json_put_str: the NUL kept, `<` and
+	 * control bytes escaped Go's way, bad bytes as U+FFFD */
+	assert_string_equal(compact(v),
+			    "{\"to\":\"a\\\"b\\\\c/d\\u0008\\u000c\\n\\r\\t\xc3\xa9\xe2\x82\xac"
+			    "\xf0\x9f\x98\x80\\u003c\\u0000x\",\"raw\":\"\xc3\xa9\xe2\x82\xac\","
+			    "\"bad\":\"\\ufffda\\ufffd\"}");
+	lk_json_free(v);
+	/* a re-serialised document parses back to the same text */
+	v = parse("[\"\\u2028\", \"&\", {\"<k>\": [null, {}]}]");
+	char again[256];
+
+	snprintf(again, sizeof(again), "%s", compact(v));
+	lk_json_free(v);
+	v = parse(again);
+	assert_string_equal(compact(v), again);
+	assert_string_equal(again, "[\"\\u2028\",\"\\u0026\",{\"\\u003ck\\u003e\":[null,{}]}]");
+	lk_json_free(v);
+	/* a member name with a NUL in it is refused, not cut short */
+	assert_string_equal(refused("{\"a\\u0000b\": 1, \"a\": 2}", 23),
+			    "member name holds U+0000");
+}
+
+static void test_tree_refused(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"   ",
+		"\n",
+		"{",
+		"[1,",
+		"{\"a\": 1} x", /* trailing data */
+		"{}{}",
+		"1 2",
+		"[] ]",
+		"{\"a\": 1,}",
+		"[1,]",
+		"{'a': 1}",
+		"{a: 1}",
+		"\"a\nb\"",
+		"\"\\x41\"",
+		"\"\\u12\"",
+		"01",
+		"1.",
+		"-",
+		"+1",
+		".5",
+		"nul",
+		"True",
+		"NaN",
+		"/* c */ {}",
+		"{} // c",
+		"\xef\xbb\xbf{}",
+	};
+
+	for (size_t i = 0; i < LK_ARRAY_SIZE(bad); i++)
+		refused(bad[i], strlen(bad[i]));
+	assert_null(lk_json_parse(NULL, 0, perr, sizeof(perr)));
+	assert_null(lk_json_parse("", 0, NULL, 0)); /* err is optional */
+	/* a few messages: yajl's words, on one line */
+	assert_non_null(strstr(refused("", 0), "premature EOF"));
+	assert_non_null(strstr(refused("{} x", 4), "trailing garbage"));
+	/* every proper prefix of a document is truncated, never a shorter one */
+	static const char whole[] = "{\"a\": [1, -2.5e3, true, false, null, \"x\\u00e9y\", "
+				    "{\"b\": {}}, []], \"c\": \"\"}";
+
+	for (size_t len = 0; len < sizeof(whole) - 1; len++)
+		refused(whole, len);
+	lk_json_free(parse(whole));
+	/* an embedded NUL byte is not whitespace */
+	refused("{}\0", 3);
+	refused("[1\0]", 4);
+}
+
+/* nested_arr writes levels nested arrays ("[[...]]") into doc. */
+static size_t nested_arr(char *doc, int levels)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < levels; i++)
+		doc[n++] = '[';
+	for (int i = 0; i < levels; i++)
+		doc[n++] = ']';
+	return n;
+}
+
+static void test_tree_depth(void **state)
+{
+	static char doc[2 * LK_JSON_DEPTH_MAX + 64];
+	static char out[2 * LK_JSON_DEPTH_MAX + 64];
+	struct lk_obuf ob;
+	size_t n = nested_arr(doc, LK_JSON_DEPTH_MAX);
+	struct lk_jval *v = lk_json_parse(doc, n, perr, sizeof(perr));
+
+	/* the deepest allowed tree parses, re-serialises and frees (each
+	 * recursive, bounded by the depth) */
+	assert_non_null(v);
+	lk_obuf_init(&ob, out, sizeof(out));
+	lk_json_put_val(&ob, v);
+	assert_false(ob.overflow);
+	assert_int_equal(ob.len, n);
+	assert_memory_equal(out, doc, n);
+	/* an obuf too small stops the walk with overflow set */
+	lk_obuf_init(&ob, out, 100);
+	lk_json_put_val(&ob, v);
+	assert_true(ob.overflow);
+	lk_json_free(v);
+	/* one more level, in arrays or objects, or never closed */
+	n = nested_arr(doc, LK_JSON_DEPTH_MAX + 1);
+	assert_string_equal(refused(doc, n), "nesting too deep");
+	assert_string_equal(refused(doc, LK_JSON_DEPTH_MAX + 1), "nesting too deep");
+	assert_string_equal(refused(nested(doc, sizeof(doc), LK_JSON_DEPTH_MAX + 1), strlen(doc)),
+			    "nesting too deep");
+	v = parse(nested(doc, sizeof(doc), LK_JSON_DEPTH_MAX));
+	lk_json_free(v);
+	/* unclosed within the limit: truncated, and the pending names freed */
+	refused("{\"a\": {\"b\": {\"c\": [{\"d\": ", 25);
+}
+
+/* at_page_end copies doc[0..len) to the end of a page-sized allocation, so
+ * that the first byte past it is outside the allocation (ASan reports any
+ * read there), and parses it from there. */
+static struct lk_jval *at_page_end(const char *doc, size_t len)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	char *buf = malloc(page);
+	struct lk_jval *v;
+
+	assert_non_null(buf);
+	assert_true(len <= page);
+	memcpy(buf + page - len, doc, len);
+	v = lk_json_parse(buf + page - len, len, perr, sizeof(perr));
+	free(buf);
+	return v;
+}
+
+static void test_tree_not_terminated(void **state)
+{
+	static const char *const good[] = {
+		"12345", "-0.5e-7", "true", "null", "\"str\\u00e9\"", "{\"a\":1}", "[1,2]", " 7 ",
+	};
+	static const char *const bad[] = {
+		"[1,2", "\"abc", "12e", "tru", "{\"a\":", "\"\\u00", "{\"a\":1}x", "-",
+	};
+
+	for (size_t i = 0; i < LK_ARRAY_SIZE(good); i++) {
+		struct lk_jval *v = at_page_end(good[i], strlen(good[i]));
+
+		if (v == NULL)
+			fail_msg("refused (%s): %s", perr, good[i]);
+		lk_json_free(v);
+	}
+	for (size_t i = 0; i < LK_ARRAY_SIZE(bad); i++) {
+		struct lk_jval *v = at_page_end(bad[i], strlen(bad[i]));
+
+		if (v != NULL)
+			fail_msg("accepted: %s", bad[i]);
+	}
+	/* the number that ends the buffer is read whole */
+	struct lk_jval *v = at_page_end("18446744073709551615", 20);
+	uint64_t u;
+
+	assert_true(lk_json_u64(v, &u));
+	assert_true(u == UINT64_MAX);
+	lk_json_free(v);
+	assert_null(at_page_end("", 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -493,6 +930,7 @@ int main(void)
 		cmocka_unit_test(test_utf8_invalid),
 		cmocka_unit_test(test_utf8_exhaustive),
 		cmocka_unit_test(test_key_and_scalars),
+		cmocka_unit_test(test_put_chars),
 		cmocka_unit_test(test_f64),
 		cmocka_unit_test(test_put_str_max),
 		cmocka_unit_test(test_str_len),
@@ -501,6 +939,13 @@ int main(void)
 		cmocka_unit_test(test_scan_escapes),
 		cmocka_unit_test(test_scan_invalid),
 		cmocka_unit_test(test_scan_depth_and_cb_error),
+		cmocka_unit_test(test_tree_shapes),
+		cmocka_unit_test(test_tree_paths_and_duplicates),
+		cmocka_unit_test(test_tree_numbers),
+		cmocka_unit_test(test_tree_strings),
+		cmocka_unit_test(test_tree_refused),
+		cmocka_unit_test(test_tree_depth),
+		cmocka_unit_test(test_tree_not_terminated),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
