@@ -12,6 +12,14 @@ uint64_t lk_time_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+uint64_t lk_time_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 void lk_timerq_init(struct lk_timerq *q, uint64_t duration_ms)
 {
 	*q = (struct lk_timerq){ ._head = NULL, ._tail = NULL, .duration_ms = duration_ms };

@@ -36,6 +36,8 @@ struct lk_timerq {
 
 /* lk_time_ms returns CLOCK_MONOTONIC in milliseconds. */
 uint64_t lk_time_ms(void);
+/* lk_time_us returns CLOCK_MONOTONIC in microseconds. */
+uint64_t lk_time_us(void);
 
 /* lk_timerq_init makes an empty queue whose timers all last duration_ms. */
 void lk_timerq_init(struct lk_timerq *q, uint64_t duration_ms);

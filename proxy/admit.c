@@ -47,6 +47,8 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "core/worker.h"
+#include "proxy/control.h"
+#include "proxy/routes.h"
 #include "proxy/server.h"
 #include "proxy/session_int.h"
 
@@ -193,12 +195,55 @@ static bool is_mutating(enum lk_http_method m)
 /* admitted hands an authenticated request to the proxy. Mutating requests
  * are audited with Docker's status (reads are not: a fleet polls them all
  * day, and they change nothing). */
+static void control_submit(struct lk_conn *c);
+static void body_start(struct lk_conn *c, enum lk_body_use use, uint32_t max);
+
 static void admitted(struct lk_conn *c)
 {
 	struct lk_sess_ctx *x = ctx_of(c);
 
-	x->audit_pending = srv_of(c)->audit != NULL && is_mutating(x->req.meth);
-	lk__fwd_start(c);
+	switch ((enum lk_route)x->route) {
+	case LK_ROUTE_NOT_FOUND:
+		x->audit_pending = srv_of(c)->audit != NULL && is_mutating(x->req.meth);
+		lk__fwd_start(c);
+		return;
+	case LK_ROUTE_MCP:
+		/* MCP reads its JSON-RPC body whole (unless a signature already
+		 * did); the agent's own routes change nothing, so they are not
+		 * audited as operations. */
+		if (x->body_use == 0 && lk_http_req_body(&x->req) != LK_HTTP_BODY_NONE) {
+			body_start(c, LK_BODY_CONTROL, LK_CTL_BODY_MAX);
+			return;
+		}
+		control_submit(c);
+		return;
+	default:
+		control_submit(c);
+		return;
+	}
+}
+
+/* control_submit hands the request to the control thread and parks the
+ * connection until the answer comes back through on_wake. */
+static void control_submit(struct lk_conn *c)
+{
+	struct lk_server *srv = srv_of(c);
+	struct lk_sworker *sw = sw_of(c);
+	struct lk_sess_ctx *x = ctx_of(c);
+	enum lk_ctl_kind kind = x->route == LK_ROUTE_INFO	 ? LK_CTL_INFO
+				: x->route == LK_ROUTE_METRICS ? LK_CTL_METRICS
+							       : LK_CTL_MCP;
+	uint64_t cookie = (++sw->auth_seq << LK_UD_IDX_BITS) | (uint32_t)(c - c->w->conns);
+
+	if (lk_ctl_submit(srv->ctl, c->w->id, kind, x->req.method, x->req.method_len, x->body,
+			  x->body_len, cookie) < 0) {
+		lk__sess_respond_json(c, 503, "Retry-After: 1\r\n",
+				      "{\"message\":\"control plane busy, retry\"}\n");
+		return;
+	}
+	x->auth_cookie = cookie;
+	lk__sess_set_state(c, LK_CS_CONTROL);
+	lk__sess_arm_timer(c, LK_TQ_REQUEST);
 }
 
 static void respond_limited(struct lk_conn *c, const char *json)
@@ -386,8 +431,10 @@ static void body_done(struct lk_conn *c)
 	}
 	if (x->body_use == LK_BODY_SIGNED)
 		signed_finish(c);
-	else
+	else if (x->body_use == LK_BODY_ENROLL)
 		enroll_finish(c);
+	else
+		control_submit(c);
 }
 
 void lk__admit_body_more(struct lk_conn *c)
@@ -602,27 +649,59 @@ static void token_hash_start(struct lk_conn *c)
 	}
 }
 
+/* parked returns the connection a cookie names if it still waits in state
+ * for that very request, else NULL (timed out, closed, moved on). */
+static struct lk_conn *parked(struct lk_worker *w, uint64_t cookie, enum lk_conn_state state)
+{
+	uint32_t idx = (uint32_t)(cookie & LK_UD_GEN_MASK);
+	struct lk_conn *c;
+
+	if (idx >= w->n_conns)
+		return NULL;
+	c = &w->conns[idx];
+	if (!(c->flags & LK_CONN_F_LIVE) || lk_conn_is_closing(c) || c->state != state ||
+	    c->ctx == NULL || ctx_of(c)->auth_cookie != cookie)
+		return NULL;
+	return c;
+}
+
+static void control_results(struct lk_worker *w)
+{
+	struct lk_sworker *sw = w->data;
+	struct lk_ctl_result res[LK_VERDICTS_PER_DRAIN];
+	size_t n;
+
+	while ((n = lk_ctl_drain(sw->srv->ctl, w->id, res, LK_VERDICTS_PER_DRAIN)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			struct lk_conn *c = parked(w, res[i].cookie, LK_CS_CONTROL);
+
+			if (c != NULL) {
+				lk_timer_cancel(&c->timer);
+				lk__sess_send_big(c, res[i].status, res[i].ctype, res[i].body,
+						  res[i].body != NULL ? res[i].len : 0);
+			}
+			free(res[i].body);
+		}
+	}
+}
+
 void lk__admit_on_wake(struct lk_worker *w)
 {
 	struct lk_sworker *sw = w->data;
 	struct lk_verify_result res[LK_VERDICTS_PER_DRAIN];
 	size_t n;
 
+	if (sw->srv->ctl != NULL)
+		control_results(w);
 	if (sw->srv->verifier == NULL)
 		return;
 	while ((n = lk_verifier_drain(sw->srv->verifier, w->id, res, LK_VERDICTS_PER_DRAIN)) > 0) {
 		for (size_t i = 0; i < n; i++) {
-			uint32_t idx = (uint32_t)(res[i].cookie & LK_UD_GEN_MASK);
-			struct lk_conn *c;
-
-			if (idx >= w->n_conns)
-				continue;
-			c = &w->conns[idx];
 			/* The connection may have timed out, closed, or moved on
 			 * to another request since: the cookie says. */
-			if (!(c->flags & LK_CONN_F_LIVE) || lk_conn_is_closing(c) ||
-			    c->state != LK_CS_AUTH || c->ctx == NULL ||
-			    ctx_of(c)->auth_cookie != res[i].cookie)
+			struct lk_conn *c = parked(w, res[i].cookie, LK_CS_AUTH);
+
+			if (c == NULL)
 				continue;
 			lk_timer_cancel(&c->timer);
 			if (res[i].ok) {
@@ -637,6 +716,12 @@ void lk__admit_on_wake(struct lk_worker *w)
 
 void lk__admit_on_timer(struct lk_conn *c)
 {
+	if (c->state == LK_CS_CONTROL) {
+		c->flags |= LK_SF_CLOSE_AFTER;
+		lk__sess_respond_json(c, 503, NULL,
+				      "{\"message\":\"the control plane did not answer in time\"}\n");
+		return;
+	}
 	if (c->state == LK_CS_AUTH) {
 		c->flags |= LK_SF_CLOSE_AFTER;
 		lk__sess_respond_json(c, 503, NULL,

@@ -466,6 +466,7 @@ static void got_resp_head(struct lk_conn *c, uint32_t head_len)
 		return;
 	}
 	lk__admit_audit_status(c, resp->status);
+	lk__sess_count(c, resp->status, (xf->flags & XF_STREAM) ? LK_RC_STREAM : LK_RC_PROXY);
 	init_u2c(c, resp, raw);
 	if (raw) {
 		xf->flags |= XF_RAW;

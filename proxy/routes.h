@@ -1,8 +1,9 @@
 /* proxy/routes.h - which handler serves a request.
  *
  * Agent routes are matched on method and the path part of the
- * request-target (query ignored). Until the Docker proxy lands, everything
- * that is not an agent route is LK_ROUTE_NOT_FOUND. */
+ * request-target (query ignored). Everything that is not an agent route is
+ * LK_ROUTE_NOT_FOUND: the Docker proxy. lk_route_public tells which routes
+ * need no credential. */
 #ifndef LK_PROXY_ROUTES_H
 #define LK_PROXY_ROUTES_H
 
@@ -12,11 +13,20 @@ enum lk_route {
 	LK_ROUTE_NOT_FOUND,
 	LK_ROUTE_HEALTH,        /* GET /health: liveness, no dependency */
 	LK_ROUTE_DOCKER_HEALTH, /* GET /_lookout/health, /_portwing/health: Docker _ping */
+	LK_ROUTE_READY,         /* GET /ready: readiness (Docker _ping), public */
+	LK_ROUTE_INFO,          /* GET /_lookout/info, /_portwing/info (authenticated) */
+	LK_ROUTE_METRICS,       /* GET /metrics, /_lookout/metrics, /_portwing/metrics (authenticated) */
+	LK_ROUTE_MCP,           /* any method /_lookout/mcp, /_portwing/mcp (authenticated) */
 	LK_ROUTE__COUNT
 };
 
 /* lk_route_match returns the route for r (GET patterns also match HEAD, as
  * in Go's ServeMux). */
 enum lk_route lk_route_match(const struct lk_http_req *r);
+/* lk_route_public is true for the health and readiness routes. */
+static inline int lk_route_public(enum lk_route r)
+{
+	return r == LK_ROUTE_HEALTH || r == LK_ROUTE_DOCKER_HEALTH || r == LK_ROUTE_READY;
+}
 
 #endif /* LK_PROXY_ROUTES_H */

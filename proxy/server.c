@@ -24,10 +24,16 @@
 #include "core/timer.h"
 #include "core/tls.h"
 #include "core/worker.h"
+#include "proxy/control.h"
 #include "proxy/server.h"
 #include "proxy/session_int.h"
 
 #define LK_LISTEN_BACKLOG 4096
+
+const uint32_t lk_lat_bounds_us[LK_LAT_BUCKETS] = {
+	500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,
+	5000000, 10000000,
+};
 #define LK_CTX_PER_WORKER_MAX 4096
 
 /* parse_bind turns BIND_ADDRESS (IPv4/IPv6 literal, brackets allowed, or
@@ -284,6 +290,11 @@ int lk_server_init(struct lk_server *s, const struct lk_config *cfg, char *err, 
 	/* Verdicts wake the submitting worker through its own eventfd. */
 	for (unsigned i = 0; rc == 0 && s->verifier != NULL && i < s->n_workers; i++)
 		lk_verifier_set_notify(s->verifier, i, ((struct lk_sworker *)s->sworkers)[i].w.wake_fd);
+	if (rc == 0) {
+		s->ctl = lk_ctl_new(s, err, err_len);
+		if (s->ctl == NULL)
+			rc = -ENOMEM;
+	}
 	if (rc == 0 && s->audit != NULL && lk_audit_start(s->audit) < 0) {
 		snprintf(err, err_len, "AUDIT_LOG: cannot start the audit writer");
 		rc = -EAGAIN;
@@ -355,6 +366,8 @@ void lk_server_done(struct lk_server *s)
 	 * those close (a late write could reach a reused descriptor). */
 	lk_verifier_free(s->verifier);
 	s->verifier = NULL;
+	lk_ctl_free(s->ctl);
+	s->ctl = NULL;
 
 	for (unsigned i = 0; sws != NULL && i < s->n_workers; i++) {
 		/* A worker that never ran still owns its listener. */
@@ -472,6 +485,13 @@ void lk_server_stats_sum(const struct lk_server *s, struct lk_server_stats *out)
 		out->body_refused += sws[i].stats.body_refused;
 		out->signed_ok += sws[i].stats.signed_ok;
 		out->audit_dropped += sws[i].stats.audit_dropped;
+		for (unsigned k = 0; k < LK_RC__COUNT; k++) {
+			for (unsigned j = 0; j < 6; j++)
+				out->by_status[k][j] += sws[i].stats.by_status[k][j];
+			for (unsigned j = 0; j <= LK_LAT_BUCKETS; j++)
+				out->lat[k][j] += sws[i].stats.lat[k][j];
+			out->lat_sum_us[k] += sws[i].stats.lat_sum_us[k];
+		}
 	}
 }
 
@@ -480,4 +500,21 @@ uint64_t lk_server_worker_accepted(const struct lk_server *s, unsigned i)
 	const struct lk_sworker *sws = s->sworkers;
 
 	return sws != NULL && i < s->n_workers ? sws[i].w.stats.accepted : 0;
+}
+
+int lk_server_wake_fd(const struct lk_server *s, unsigned i)
+{
+	const struct lk_sworker *sws = s->sworkers;
+
+	LK_ASSERT(sws != NULL && i < s->n_workers);
+	return sws[i].w.wake_fd;
+}
+
+uint64_t lk_server_worker_live(const struct lk_server *s, unsigned i)
+{
+	const struct lk_sworker *sws = s->sworkers;
+
+	return sws != NULL && i < s->n_workers
+		       ? __atomic_load_n(&sws[i].w.live, __ATOMIC_RELAXED)
+		       : 0;
 }

@@ -21,6 +21,18 @@
 #define LK_AUTH_FAILURE_WINDOW_S 60
 #define LK_AUTH_LIMITER_IPS 10000
 
+/* Request classes for the request counters and latency histograms. */
+enum lk_rclass {
+	LK_RC_HEALTH, /* /health, /ready, /_lookout/health */
+	LK_RC_AGENT,  /* the agent's authenticated routes and enrollment */
+	LK_RC_PROXY,  /* finite Docker calls, and the proxy's own refusals */
+	LK_RC_STREAM, /* streams and hijacks: latency to the response head */
+	LK_RC__COUNT
+};
+/* Latency buckets (upper bounds, microseconds); the last count is +Inf. */
+#define LK_LAT_BUCKETS 14
+extern const uint32_t lk_lat_bounds_us[LK_LAT_BUCKETS];
+
 /* struct lk_server_stats are agent-wide counters summed from the workers on
  * demand (each worker writes only its own). */
 struct lk_server_stats {
@@ -45,6 +57,9 @@ struct lk_server_stats {
 	uint64_t body_refused;    /* signed/enrollment bodies over a limit (413) or budget (503) */
 	uint64_t signed_ok;       /* requests admitted by an Ed25519 signature */
 	uint64_t audit_dropped;   /* audit records the per-worker buffer could not take */
+	uint64_t by_status[LK_RC__COUNT][6]; /* responses by class and status class: [1] 1xx .. [5] 5xx */
+	uint64_t lat[LK_RC__COUNT][LK_LAT_BUCKETS + 1]; /* head-to-response-head latency, per bucket */
+	uint64_t lat_sum_us[LK_RC__COUNT];
 	uint64_t cq_overflows;
 };
 
@@ -71,6 +86,7 @@ struct lk_server {
 	struct lk_nonce_table *nonces;  /* shared by every worker */
 	struct lk_enroll *enroll;       /* ENROLLMENT_TOKEN with AUTHORIZED_KEYS */
 	struct lk_audit *audit;         /* AUDIT_LOG: producer i = worker i */
+	struct lk_ctl *ctl;             /* the control thread (proxy/control.h) */
 	pthread_mutex_t reload_mu;      /* one registry reloader at a time (SIGHUP, enrollment) */
 	bool reload_mu_init;
 	/* Bytes of buffered signed/enrollment bodies, agent-wide. */
@@ -103,6 +119,10 @@ void lk_server_reopen_audit(struct lk_server *s);
 /* lk_server_ring_flags returns the io_uring setup flags the workers got
  * (after lk_server_start), for the start-up log. */
 const char *lk_server_ring_flags(const struct lk_server *s);
+/* lk_server_wake_fd returns worker i's wake eventfd (any thread). */
+int lk_server_wake_fd(const struct lk_server *s, unsigned i);
+/* lk_server_worker_live returns worker i's open connections (racy read). */
+uint64_t lk_server_worker_live(const struct lk_server *s, unsigned i);
 /* lk_server_worker_accepted returns how many connections worker i took. */
 uint64_t lk_server_worker_accepted(const struct lk_server *s, unsigned i);
 /* lk_server_stats_sum adds up the workers' counters (racy reads, for

@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,7 +20,9 @@
 #include "core/err.h"
 #include "core/http.h"
 #include "core/pool.h"
+#include "core/timer.h"
 #include "core/tls.h"
+#include "core/version.h"
 #include "core/worker.h"
 #include "proxy/relay.h"
 #include "proxy/routes.h"
@@ -33,7 +37,8 @@ static const char ping_req[] = "GET /_ping HTTP/1.1\r\nHost: docker\r\nUser-Agen
 static const char *const state_names[LK_CS__COUNT] = {
 	[LK_CS_FREE] = "free",		[LK_CS_TLS_HANDSHAKE] = "tls_handshake",
 	[LK_CS_READ_HEAD] = "read_head", [LK_CS_AUTH] = "auth",
-	[LK_CS_BODY] = "body",		[LK_CS_UPSTREAM] = "upstream",
+	[LK_CS_BODY] = "body",		[LK_CS_CONTROL] = "control",
+	[LK_CS_UPSTREAM] = "upstream",
 	[LK_CS_PROXY] = "proxy",	[LK_CS_RELAY] = "relay",
 	[LK_CS_RESP] = "resp",		[LK_CS_CLOSING] = "closing",
 };
@@ -61,10 +66,13 @@ void lk__sess_set_state(struct lk_conn *c, enum lk_conn_state to)
 		[LK_CS_FREE] = 1u << LK_CS_TLS_HANDSHAKE | 1u << LK_CS_READ_HEAD,
 		[LK_CS_TLS_HANDSHAKE] = 1u << LK_CS_READ_HEAD | 1u << LK_CS_CLOSING,
 		[LK_CS_READ_HEAD] = 1u << LK_CS_READ_HEAD | 1u << LK_CS_AUTH | 1u << LK_CS_BODY |
-				    1u << LK_CS_UPSTREAM | 1u << LK_CS_PROXY | 1u << LK_CS_RESP |
-				    1u << LK_CS_CLOSING,
-		[LK_CS_AUTH] = 1u << LK_CS_PROXY | 1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
-		[LK_CS_BODY] = 1u << LK_CS_PROXY | 1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
+				    1u << LK_CS_CONTROL | 1u << LK_CS_UPSTREAM | 1u << LK_CS_PROXY |
+				    1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
+		[LK_CS_AUTH] = 1u << LK_CS_PROXY | 1u << LK_CS_BODY | 1u << LK_CS_CONTROL |
+			       1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
+		[LK_CS_BODY] = 1u << LK_CS_PROXY | 1u << LK_CS_CONTROL | 1u << LK_CS_RESP |
+			       1u << LK_CS_CLOSING,
+		[LK_CS_CONTROL] = 1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
 		[LK_CS_UPSTREAM] = 1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
 		[LK_CS_PROXY] = 1u << LK_CS_RELAY | 1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
 		[LK_CS_RELAY] = 1u << LK_CS_READ_HEAD | 1u << LK_CS_CLOSING,
@@ -103,6 +111,8 @@ static struct lk_sess_ctx *ctx_get(struct lk_conn *c)
 	x->head_only = false;
 	x->body_use = 0;
 	x->body = NULL;
+	x->big = NULL;
+	x->t0_us = 0;
 	x->audit_pending = false;
 	lk_http_parser_init(&x->parser, 0);
 	c->ctx = x;
@@ -119,6 +129,8 @@ void lk__sess_ctx_put(struct lk_conn *c)
 	 * 0, "no status seen" (auth/audit.h). */
 	lk__admit_audit_status(c, 0);
 	lk__admit_body_free(c);
+	free(ctx_of(c)->big);
+	ctx_of(c)->big = NULL;
 	lk_pool_put(&sw_of(c->w)->ctx_pool, c->ctx);
 	c->ctx = NULL;
 }
@@ -160,7 +172,8 @@ void lk__sess_flush(struct lk_conn *c)
 	if (c->tls != NULL) {
 		/* Feed the encryptor as much of the response as it takes. */
 		while (x != NULL && x->out_off < x->out_len) {
-			ssize_t k = lk_tls_write(c->tls, x->out + x->out_off, x->out_len - x->out_off);
+			const char *base = x->big != NULL ? x->big : x->out;
+			ssize_t k = lk_tls_write(c->tls, base + x->out_off, x->out_len - x->out_off);
 			if (k == LK_AGAIN)
 				break;
 			if (k < 0) {
@@ -171,7 +184,7 @@ void lk__sess_flush(struct lk_conn *c)
 		}
 		n = lk_tls_out_peek(c->tls, &p);
 	} else if (x != NULL && x->out_off < x->out_len) {
-		p = x->out + x->out_off;
+		p = (x->big != NULL ? x->big : x->out) + x->out_off;
 		n = x->out_len - x->out_off;
 	}
 	if (n == 0)
@@ -193,6 +206,8 @@ static void respond_x(struct lk_conn *c, int status, const char *ctype, const ch
 	struct lk_obuf b;
 
 	LK_ASSERT(x != NULL);
+	free(x->big);
+	x->big = NULL;
 	lk_obuf_init(&b, x->out, sizeof(x->out));
 	lk_http_write_status(&b, status);
 	if (ctype != NULL)
@@ -215,6 +230,40 @@ static void respond(struct lk_conn *c, int status, const char *ctype, const char
 	respond_x(c, status, ctype, NULL, body, body_len);
 }
 
+void lk__sess_send_big(struct lk_conn *c, int status, const char *ctype, const char *body,
+		       size_t len)
+{
+	struct lk_sess_ctx *x = ctx_of(c);
+	struct lk_obuf b;
+
+	if (len <= sizeof(x->out) - 512) {
+		respond(c, status, ctype, body, len);
+		return;
+	}
+	/* The head goes first into out, then head and body into one buffer. */
+	lk_obuf_init(&b, x->out, sizeof(x->out));
+	lk_http_write_status(&b, status);
+	if (ctype != NULL)
+		lk_http_write_header(&b, "Content-Type", ctype, strlen(ctype));
+	lk_http_write_header_u64(&b, "Content-Length", len);
+	if (c->flags & LK_SF_CLOSE_AFTER)
+		lk_http_write_header(&b, "Connection", "close", 5);
+	lk_obuf_put(&b, "\r\n", 2);
+	LK_ASSERT(!b.overflow);
+	size_t total = b.len + (x->head_only ? 0 : len);
+	char *big = total <= UINT32_MAX ? malloc(total) : NULL;
+	if (big == NULL) {
+		lk__sess_respond_json(c, 503, NULL, "{\"message\":\"out of memory\"}\n");
+		return;
+	}
+	memcpy(big, x->out, b.len);
+	if (!x->head_only)
+		memcpy(big + b.len, body, len);
+	free(x->big);
+	x->big = big;
+	lk__sess_send_response(c, (uint32_t)total);
+}
+
 void lk__sess_respond_json(struct lk_conn *c, int status, const char *extra, const char *json)
 {
 	/* A refused request's body was not read: the stream cannot be
@@ -225,9 +274,36 @@ void lk__sess_respond_json(struct lk_conn *c, int status, const char *extra, con
 	respond_x(c, status, "application/json", extra, json, strlen(json));
 }
 
+void lk__sess_count(struct lk_conn *c, int status, enum lk_rclass cls)
+{
+	struct lk_sess_ctx *x = ctx_of(c);
+	struct lk_server_stats *st = &sw_of(c->w)->stats;
+
+	if (x == NULL || x->counted || x->t0_us == 0)
+		return;
+	x->counted = true;
+	uint64_t us = lk_time_us() - x->t0_us;
+	unsigned b = 0;
+
+	while (b < LK_LAT_BUCKETS && us > lk_lat_bounds_us[b])
+		b++;
+	st->lat[cls][b]++;
+	st->lat_sum_us[cls] += us;
+	st->by_status[cls][status >= 100 && status < 600 ? status / 100 : 0]++;
+}
+
 void lk__sess_send_response(struct lk_conn *c, uint32_t len)
 {
 	struct lk_sess_ctx *x = ctx_of(c);
+	int status = 0;
+
+	/* "HTTP/1.1 NNN": every response we write starts so. */
+	if (len >= 12 && x->out[9] >= '1' && x->out[9] <= '5')
+		status = (x->out[9] - '0') * 100 + (x->out[10] - '0') * 10 + (x->out[11] - '0');
+	enum lk_route rt = (enum lk_route)x->route;
+	lk__sess_count(c, status, lk_route_public(rt)	    ? LK_RC_HEALTH
+				  : rt == LK_ROUTE_NOT_FOUND ? LK_RC_PROXY
+							     : LK_RC_AGENT);
 
 	x->out_len = len;
 	x->out_off = 0;
@@ -473,26 +549,28 @@ static void handle_request(struct lk_conn *c)
 	x->head_only = r->meth == LK_HTTP_HEAD;
 	enum lk_route route = lk_route_match(r);
 
-	/* The health routes read no body, so a request carrying one is
+	x->route = (uint8_t)route;
+	x->counted = false;
+	x->t0_us = lk_time_us();
+	/* The public routes read no body, so a request carrying one is
 	 * answered and the connection closed rather than resynchronised; the
-	 * proxy and enrollment read bodies and keep the connection. */
+	 * protected ones read or relay bodies and keep the connection. */
 	if ((r->flags & LK_HTTP_F_CLOSE) || c->w->stopping ||
-	    (route != LK_ROUTE_NOT_FOUND && lk_http_req_body(r) != LK_HTTP_BODY_NONE))
+	    (lk_route_public(route) && lk_http_req_body(r) != LK_HTTP_BODY_NONE))
 		c->flags |= LK_SF_CLOSE_AFTER;
 	switch (route) {
 	case LK_ROUTE_HEALTH:
 		respond_json(c, 200, "{\"status\":\"ok\"}\n");
 		break;
 	case LK_ROUTE_DOCKER_HEALTH:
+	case LK_ROUTE_READY:
 		start_ping(c);
 		break;
-	case LK_ROUTE_NOT_FOUND:
-		/* Enrollment, or everything else: Docker, behind the
-		 * credential check (proxy/admit.c). */
-		lk__admit_request(c, is_enroll(sw->srv, r));
-		break;
 	default:
-		LK_UNREACHABLE();
+		/* Enrollment, the agent's protected routes, and everything else:
+		 * Docker, behind the credential check (proxy/admit.c). */
+		lk__admit_request(c, route == LK_ROUTE_NOT_FOUND && is_enroll(sw->srv, r));
+		break;
 	}
 }
 
@@ -565,6 +643,8 @@ void lk__sess_next_request(struct lk_conn *c)
 	uint32_t used = x->consumed;
 	/* Pipelined bytes after this request's head start the next one. */
 	lk__admit_body_free(c);
+	free(x->big);
+	x->big = NULL;
 	if (x->in_len > used) {
 		memmove(x->in, x->in + used, x->in_len - used);
 		x->in_len -= used;
@@ -651,6 +731,21 @@ static void ping_done(struct lk_conn *c, bool ok)
 	} else if (lk_conn_cancel_up(c) < 0) {
 		/* Cannot cancel: the up fd closes with the connection. */
 		c->flags |= LK_SF_CLOSE_AFTER;
+	}
+	if (ctx_of(c)->route == LK_ROUTE_READY) {
+		/* Readiness with the fields of the reference at HEAD (spec 16). */
+		char body[256];
+		uint64_t up_ms = c->w->now_ms - sw_of(c->w)->srv->started_ms;
+
+		snprintf(body, sizeof(body),
+			 "{\"status\":\"%s\",\"live\":true,\"ready\":%s,\"mode\":\"standard\","
+			 "\"version\":\"%s\",\"uptimeSeconds\":%llu.%03llu,\"docker\":\"%s\","
+			 "\"controller\":\"not_applicable\"}\n",
+			 ok ? "healthy" : "unhealthy", ok ? "true" : "false", lk_version(),
+			 (unsigned long long)(up_ms / 1000), (unsigned long long)(up_ms % 1000),
+			 ok ? "connected" : "disconnected");
+		respond_json(c, ok ? 200 : 503, body);
+		return;
 	}
 	if (ok)
 		respond_json(c, 200, "{\"docker\":\"connected\",\"status\":\"healthy\"}\n");
@@ -752,6 +847,7 @@ static void on_timer(struct lk_timer *t)
 		break;
 	case LK_CS_AUTH:
 	case LK_CS_BODY:
+	case LK_CS_CONTROL:
 		lk__admit_on_timer(c);
 		break;
 	case LK_CS_PROXY:

@@ -18,6 +18,8 @@ enum lk_conn_state {
 			      * verifier pool (request timer); the body waits in the socket */
 	LK_CS_BODY,          /* ctx valid: the body of a signed request or an enrollment is
 			      * read into the ctx's body buffer before anything is decided */
+	LK_CS_CONTROL,       /* ctx valid, no op queued: the control thread builds the answer
+			      * (proxy/control.h; request timer) */
 	LK_CS_UPSTREAM,      /* ctx valid, up_fd valid: asking Docker for the client */
 	LK_CS_PROXY,         /* ctx and xfer valid: forwarding a request to Docker, waiting for
 			      * and sending back its response head (proxy/fwd.c) */

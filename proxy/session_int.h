@@ -25,11 +25,17 @@
 enum lk_cred { LK_CRED_NONE, LK_CRED_TOKEN, LK_CRED_ARGON2, LK_CRED_ED25519 };
 
 /* What a buffered request body is for (struct lk_sess_ctx.body_use). */
-enum lk_body_use { LK_BODY_SIGNED = 1, LK_BODY_ENROLL };
+enum lk_body_use { LK_BODY_SIGNED = 1, LK_BODY_ENROLL, LK_BODY_CONTROL };
 
 /* struct lk_sess_ctx is held by a connection only while a request is in
  * progress (from its first byte to the end of its response). */
 struct lk_sess_ctx {
+	uint8_t route;         /* enum lk_route of the request */
+	bool counted;          /* its response was counted (lk__sess_count) */
+	uint64_t t0_us;        /* request head complete (latency) */
+	/* A response too large for out (control-thread answers): malloc'd,
+	 * sent instead of out while set, freed with the request. */
+	char *big;
 	/* Admission (proxy/admit.c). */
 	uint64_t t0_ms;        /* request head complete: audit duration */
 	uint64_t auth_cookie;  /* identifies the verdict awaited in LK_CS_AUTH */
@@ -123,8 +129,15 @@ void lk__admit_audit_status(struct lk_conn *c, int status);
  * extra header line ("Name: value\r\n"), closing afterwards when asked. */
 void lk__sess_respond_json(struct lk_conn *c, int status, const char *extra, const char *json);
 void lk__sess_arm_recv(struct lk_conn *c);
+/* lk__sess_count records the request's response (status, class, latency
+ * since its head) once. */
+void lk__sess_count(struct lk_conn *c, int status, enum lk_rclass cls);
 /* lk__sess_send_continue sends "100 Continue" ahead of any response. */
 void lk__sess_send_continue(struct lk_conn *c);
+/* lk__sess_send_big sends a complete response: status, ctype (NULL: no
+ * body) and body[0..len) (borrowed, copied). */
+void lk__sess_send_big(struct lk_conn *c, int status, const char *ctype, const char *body,
+		       size_t len);
 
 /* The proxy (proxy/fwd.c). */
 size_t lk__fwd_xfer_size(void);

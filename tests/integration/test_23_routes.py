@@ -40,18 +40,21 @@ PUBLIC = [
     "/_lookout/health?x=1",   # the query is not part of the route
     "/_portwing/health?x=1",
     "/health?",
+    "/ready",
 ]
 
 # Protected: (method, target, Docker's status with the token or None for
 # "anything but 401/429"). The agent serves none of these itself.
 PROTECTED = [
-    # agent routes of the reference that this build does not serve yet:
-    # proxied to Docker, which does not know them either
-    ("GET", "/_lookout/info", 404),
-    ("GET", "/_portwing/info", 404),
-    ("GET", "/metrics", 404),
-    ("GET", "/_lookout/metrics", 404),
-    ("GET", "/_portwing/metrics", 404),
+    # the agent's own authenticated routes (the control thread answers)
+    ("GET", "/_lookout/info", 200),
+    ("GET", "/_portwing/info", 200),
+    ("GET", "/metrics", 200),
+    ("GET", "/_lookout/metrics", 200),
+    ("GET", "/_portwing/metrics", 200),
+    ("HEAD", "/metrics", 200),
+    # adapter routes this build does not serve yet: proxied to Docker,
+    # which does not know them either
     ("GET", "/api/containers", 404),
     ("GET", "/api/events", 404),
     # enrollment is POST only, and only with ENROLLMENT_TOKEN+AUTHORIZED_KEYS:

@@ -1,0 +1,200 @@
+/* adapters/docker.c - blocking Docker client for the control thread (see
+ * docker.h). The request asks for Connection: close, so the response is read
+ * to EOF into one buffer and then parsed and de-framed in place. */
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "adapters/docker.h"
+#include "core/dbg.h"
+#include "core/err.h"
+#include "core/http.h"
+#include "core/timer.h"
+
+#define LK_DOCKER_READ_STEP (64u * 1024)
+
+int lk_docker_init(struct lk_docker *d, const char *path, int timeout_ms)
+{
+	size_t n = strlen(path);
+
+	if (n >= sizeof(d->path))
+		return -ENAMETOOLONG;
+	memcpy(d->path, path, n + 1);
+	d->timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
+	return 0;
+}
+
+/* wait_fd polls fd for events until deadline_ms (CLOCK_MONOTONIC). */
+static int wait_fd(int fd, short events, uint64_t deadline_ms)
+{
+	for (;;) {
+		uint64_t now = lk_time_ms();
+		struct pollfd p = { .fd = fd, .events = events };
+
+		if (now >= deadline_ms)
+			return -ETIMEDOUT;
+		int rc = poll(&p, 1, (int)LK_MIN(deadline_ms - now, (uint64_t)60000));
+		if (rc > 0)
+			return 0;
+		if (rc < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+static int send_all(int fd, const char *p, size_t n, uint64_t deadline_ms)
+{
+	while (n > 0) {
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (k > 0) {
+			p += k;
+			n -= (size_t)k;
+			continue;
+		}
+		if (k < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		int rc = wait_fd(fd, POLLOUT, deadline_ms);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* read_all reads until EOF into a growing buffer of at most head + body
+ * limit bytes. */
+static int read_all(int fd, char **out, size_t *out_len, uint64_t deadline_ms)
+{
+	size_t cap = LK_DOCKER_READ_STEP, len = 0;
+	const size_t max = (size_t)LK_DOCKER_BODY_MAX + LK_HTTP_HEAD_MAX + 1024;
+	char *buf = malloc(cap + 1);
+
+	if (buf == NULL)
+		return -ENOMEM;
+	for (;;) {
+		if (len == cap) {
+			if (cap >= max) {
+				free(buf);
+				return -E2BIG;
+			}
+			size_t ncap = LK_MIN(cap * 2, max);
+			char *nb = realloc(buf, ncap + 1);
+			if (nb == NULL) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		ssize_t k = recv(fd, buf + len, cap - len, MSG_DONTWAIT);
+		if (k > 0) {
+			len += (size_t)k;
+			continue;
+		}
+		if (k == 0)
+			break;
+		if (errno != EAGAIN && errno != EINTR) {
+			int rc = -errno;
+			free(buf);
+			return rc;
+		}
+		int rc = wait_fd(fd, POLLIN, deadline_ms);
+		if (rc < 0) {
+			free(buf);
+			return rc;
+		}
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+/* unframe turns raw[0..len) (a whole response) into its body, in place at
+ * the start of raw. Returns the status or -EPROTO. */
+static int unframe(char *raw, size_t len, size_t *body_len)
+{
+	static __thread struct lk_http_resp resp; /* large: not on the stack */
+	struct lk_http_parser p;
+
+	lk_http_parser_init(&p, 0);
+	ssize_t hl = lk_http_parse_response(&p, raw, len, &resp);
+	if (hl <= 0)
+		return -EPROTO;
+	int status = resp.status;
+	size_t n = len - (size_t)hl;
+
+	memmove(raw, raw + hl, n);
+	switch (lk_http_resp_body(&resp, false)) {
+	case LK_HTTP_BODY_NONE:
+		n = 0;
+		break;
+	case LK_HTTP_BODY_LENGTH:
+		if ((uint64_t)resp.content_length > n)
+			return -EPROTO; /* cut short */
+		n = (size_t)resp.content_length;
+		break;
+	case LK_HTTP_BODY_CHUNKED: {
+		struct lk_http_chunked ch;
+
+		lk_http_chunked_init(&ch, LK_DOCKER_BODY_MAX);
+		if (lk_http_chunked_decode(&ch, raw, &n) < 0)
+			return -EPROTO; /* malformed, or it never ended */
+		break;
+	}
+	case LK_HTTP_BODY_EOF:
+		break;
+	}
+	if (n > LK_DOCKER_BODY_MAX)
+		return -E2BIG;
+	raw[n] = '\0';
+	*body_len = n;
+	return status;
+}
+
+int lk_docker_get(const struct lk_docker *d, const char *target, char **body, size_t *len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	uint64_t deadline = lk_time_ms() + (uint64_t)d->timeout_ms;
+	char req[LK_HTTP_LINE_MAX + 128];
+	char *raw = NULL;
+	size_t raw_len = 0;
+	int rc;
+
+	int n = snprintf(req, sizeof(req),
+			 "GET %s HTTP/1.1\r\nHost: docker\r\nUser-Agent: lookout\r\n"
+			 "Connection: close\r\n\r\n",
+			 target);
+	if (n < 0 || (size_t)n >= sizeof(req))
+		return -E2BIG;
+	memcpy(sa.sun_path, d->path, sizeof(d->path));
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* A unix-socket connect completes or fails at once. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = send_all(fd, req, (size_t)n, deadline);
+	if (rc == 0)
+		rc = read_all(fd, &raw, &raw_len, deadline);
+	if (rc == 0) {
+		size_t blen = 0;
+
+		rc = unframe(raw, raw_len, &blen);
+		if (rc >= 0) {
+			*body = raw;
+			*len = blen;
+			raw = NULL;
+		}
+	}
+out:
+	free(raw);
+	close(fd);
+	return rc;
+}
