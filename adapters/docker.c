@@ -198,3 +198,129 @@ out:
 	close(fd);
 	return rc;
 }
+
+int lk_docker_stream_open(const struct lk_docker *d, const char *target,
+			  struct lk_docker_stream *s)
+{
+	static __thread struct lk_http_resp resp;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	uint64_t deadline = lk_time_ms() + (uint64_t)d->timeout_ms;
+	char req[LK_HTTP_LINE_MAX + 128];
+	struct lk_http_parser p;
+	int rc;
+
+	*s = (struct lk_docker_stream){ .fd = -1 };
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: docker\r\nUser-Agent: lookout\r\n\r\n",
+			 target);
+	if (n < 0 || (size_t)n >= sizeof(req))
+		return -E2BIG;
+	memcpy(sa.sun_path, d->path, sizeof(d->path));
+	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s->fd < 0)
+		return -errno;
+	s->cap = LK_HTTP_HEAD_MAX;
+	s->buf = malloc(s->cap);
+	if (s->buf == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (connect(s->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = send_all(s->fd, req, (size_t)n, deadline);
+	if (rc < 0)
+		goto fail;
+	lk_http_parser_init(&p, 0);
+	for (;;) {
+		ssize_t hl = lk_http_parse_response(&p, s->buf, s->len, &resp);
+
+		if (hl > 0) {
+			s->status = resp.status;
+			s->chunked = lk_http_resp_body(&resp, false) == LK_HTTP_BODY_CHUNKED;
+			s->len -= (size_t)hl;
+			memmove(s->buf, s->buf + hl, s->len);
+			lk_http_chunked_init(&s->ch, 0);
+			return 0;
+		}
+		if (hl != LK_AGAIN || s->len == s->cap) {
+			rc = -EPROTO;
+			goto fail;
+		}
+		ssize_t k = recv(s->fd, s->buf + s->len, s->cap - s->len, MSG_DONTWAIT);
+		if (k > 0) {
+			s->len += (size_t)k;
+			continue;
+		}
+		if (k == 0) {
+			rc = -ECONNRESET;
+			goto fail;
+		}
+		if (errno != EAGAIN && errno != EINTR) {
+			rc = -errno;
+			goto fail;
+		}
+		rc = wait_fd(s->fd, POLLIN, deadline);
+		if (rc < 0)
+			goto fail;
+	}
+fail:
+	lk_docker_stream_close(s);
+	return rc;
+}
+
+int lk_docker_stream_read(struct lk_docker_stream *s, int timeout_ms, char *out, size_t cap,
+			  size_t *out_len)
+{
+	if (s->eof)
+		return -ECONNRESET;
+	if (s->len == 0) {
+		struct pollfd pf = { .fd = s->fd, .events = POLLIN };
+		int pr = poll(&pf, 1, timeout_ms);
+
+		if (pr < 0)
+			return errno == EINTR ? 0 : -errno;
+		if (pr == 0)
+			return 0;
+		ssize_t k = recv(s->fd, s->buf, s->cap, MSG_DONTWAIT);
+		if (k == 0) {
+			s->eof = true;
+			return -ECONNRESET;
+		}
+		if (k < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		s->len = (size_t)k;
+	}
+	/* Decode what we hold, at most what fits in out. */
+	size_t take = LK_MIN(s->len, cap - *out_len);
+	if (take == 0)
+		return 0;
+	if (!s->chunked) {
+		memcpy(out + *out_len, s->buf, take);
+		*out_len += take;
+		s->len -= take;
+		memmove(s->buf, s->buf + take, s->len);
+		return 0;
+	}
+	/* In-place chunked decoding of the whole held piece: it only shrinks. */
+	size_t dlen = s->len;
+	ssize_t rc = lk_http_chunked_decode(&s->ch, s->buf, &dlen);
+	if (rc < 0 && rc != LK_AGAIN)
+		return -EPROTO;
+	if (dlen > cap - *out_len)
+		return -E2BIG; /* the caller's line buffer is too small for one event */
+	memcpy(out + *out_len, s->buf, dlen);
+	*out_len += dlen;
+	s->len = 0;
+	if (rc >= 0) /* the last chunk: the stream ended */
+		s->eof = true;
+	return 0;
+}
+
+void lk_docker_stream_close(struct lk_docker_stream *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->buf);
+	*s = (struct lk_docker_stream){ .fd = -1 };
+}

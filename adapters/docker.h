@@ -10,7 +10,10 @@
 #ifndef LK_ADAPTERS_DOCKER_H
 #define LK_ADAPTERS_DOCKER_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "core/http.h"
 
 #define LK_DOCKER_BODY_MAX (16u << 20)
 
@@ -29,5 +32,31 @@ int lk_docker_init(struct lk_docker *d, const char *path, int timeout_ms);
  * -errno: -ETIMEDOUT, -ECONNREFUSED/-ENOENT (no daemon), -EPROTO (a response
  * that does not parse), -E2BIG (body over LK_DOCKER_BODY_MAX). Blocking. */
 int lk_docker_get(const struct lk_docker *d, const char *target, char **body, size_t *len);
+
+/* struct lk_docker_stream is an open streaming response (GET /events):
+ * read with lk_docker_stream_read, which undoes chunked framing. */
+struct lk_docker_stream {
+	int fd;
+	int status;
+	bool chunked;
+	bool eof;
+	struct lk_http_chunked ch;
+	char *buf;     /* raw bytes not yet decoded (malloc'd) */
+	size_t len;
+	size_t cap;
+};
+
+/* lk_docker_stream_open sends `GET target` (keep-alive, so Docker streams)
+ * and reads the response head within the client's timeout. Returns 0 with
+ * s->status set (the caller checks it is 200), or -errno. */
+int lk_docker_stream_open(const struct lk_docker *d, const char *target,
+			  struct lk_docker_stream *s);
+/* lk_docker_stream_read waits at most timeout_ms for body bytes and appends
+ * the decoded ones to out (cap bytes from *out_len on). Returns 0 (maybe
+ * with nothing new: timeout), -ECONNRESET at the end of the stream, or
+ * -errno / -EPROTO (bad framing). */
+int lk_docker_stream_read(struct lk_docker_stream *s, int timeout_ms, char *out, size_t cap,
+			  size_t *out_len);
+void lk_docker_stream_close(struct lk_docker_stream *s);
 
 #endif /* LK_ADAPTERS_DOCKER_H */

@@ -12,6 +12,7 @@
 
 #include "adapters/docker.h"
 #include "adapters/host.h"
+#include "adapters/mcp.h"
 #include "adapters/metrics.h"
 #include "auth/audit.h"
 #include "auth/shtab.h"
@@ -399,6 +400,55 @@ static void metrics(struct lk_ctl_env *env, struct lk_ctl_result *res)
 	lk_json_free(list);
 }
 
+/* ---- MCP ------------------------------------------------------------------------ */
+
+static int mcp_docker_get(void *arg, const char *target, char **body, size_t *len)
+{
+	struct lk_ctl_env *env = arg;
+	int st = lk_docker_get(&env->docker, target, body, len);
+
+	if (st >= 0 && *len == 0) {
+		free(*body);
+		*body = NULL;
+	}
+	return st;
+}
+
+static int mcp_host(void *arg, struct lk_mcp_host *out)
+{
+	struct lk_ctl_env *env = arg;
+	struct lk_host_snap hs;
+
+	(void)lk_host_collect(env->host, &hs);
+	*out = (struct lk_mcp_host){
+		.cpu_usage = hs.cpu_usage, .cpu_cores = hs.cpu_cores,
+		.mem_total = hs.mem_total, .mem_used = hs.mem_used, .mem_free = hs.mem_free,
+		.disk_total = hs.disk_total, .disk_used = hs.disk_used, .disk_free = hs.disk_free,
+		.net_rx = hs.net_rx, .net_tx = hs.net_tx, .uptime_s = hs.uptime_s,
+	};
+	return 0;
+}
+
+static void mcp(struct lk_ctl_env *env, const struct lk_ctl_req *rq, struct lk_ctl_result *res)
+{
+	struct lk_mcp_env me = {
+		.docker_get = mcp_docker_get, .host = mcp_host, .arg = env, .version = lk_version(),
+	};
+	struct lk_obuf b;
+	int status = 500;
+
+	if (!out_new(&b, LK_CTL_OUT_MAX, res))
+		return;
+	int rc = lk_mcp_handle(&me, rq->method, rq->body != NULL ? rq->body : "", rq->len, &status, &b);
+	if (rc == -ENOMEM) {
+		free(b.data);
+		res->status = 503;
+		return;
+	}
+	/* -ENOSPC leaves overflow set: finish answers 500. */
+	finish(res, status, b.len != 0 ? "application/json" : NULL, &b);
+}
+
 void lk__ctl_handle(struct lk_ctl_env *env, const struct lk_ctl_req *rq, struct lk_ctl_result *res)
 {
 	switch (rq->kind) {
@@ -409,7 +459,8 @@ void lk__ctl_handle(struct lk_ctl_env *env, const struct lk_ctl_req *rq, struct 
 		metrics(env, res);
 		return;
 	case LK_CTL_MCP:
-		break;
+		mcp(env, rq, res);
+		return;
 	}
 	res->status = 501;
 	res->ctype = NULL;
