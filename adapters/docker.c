@@ -158,6 +158,12 @@ static int unframe(char *raw, size_t len, size_t *body_len)
 
 int lk_docker_get(const struct lk_docker *d, const char *target, char **body, size_t *len)
 {
+	return lk_docker_call(d, "GET", target, body, len);
+}
+
+int lk_docker_call(const struct lk_docker *d, const char *method, const char *target, char **body,
+		   size_t *len)
+{
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	uint64_t deadline = lk_time_ms() + (uint64_t)d->timeout_ms;
 	char req[LK_HTTP_LINE_MAX + 128];
@@ -166,9 +172,9 @@ int lk_docker_get(const struct lk_docker *d, const char *target, char **body, si
 	int rc;
 
 	int n = snprintf(req, sizeof(req),
-			 "GET %s HTTP/1.1\r\nHost: docker\r\nUser-Agent: lookout\r\n"
+			 "%s %s HTTP/1.1\r\nHost: docker\r\nUser-Agent: lookout\r\n"
 			 "Connection: close\r\n\r\n",
-			 target);
+			 method, target);
 	if (n < 0 || (size_t)n >= sizeof(req))
 		return -E2BIG;
 	memcpy(sa.sun_path, d->path, sizeof(d->path));

@@ -32,6 +32,9 @@ int lk_docker_init(struct lk_docker *d, const char *path, int timeout_ms);
  * -errno: -ETIMEDOUT, -ECONNREFUSED/-ENOENT (no daemon), -EPROTO (a response
  * that does not parse), -E2BIG (body over LK_DOCKER_BODY_MAX). Blocking. */
 int lk_docker_get(const struct lk_docker *d, const char *target, char **body, size_t *len);
+/* lk_docker_call is lk_docker_get with another method (no request body). */
+int lk_docker_call(const struct lk_docker *d, const char *method, const char *target, char **body,
+		   size_t *len);
 
 /* struct lk_docker_stream is an open streaming response (GET /events):
  * read with lk_docker_stream_read, which undoes chunked framing. */

@@ -84,6 +84,7 @@ struct lk_conn {
 	struct lk_tls *tls;  /* NULL on plaintext listeners */
 	void *ctx;           /* protocol per-request state, or NULL when idle */
 	void *xfer;          /* protocol per-exchange relay state, or NULL */
+	void *ext;           /* protocol long-lived state (an event-stream subscriber), or NULL */
 	struct lk_timer timer;
 	struct lk_conn *_next_reap;
 };

@@ -30,6 +30,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "adapters/shape.h"
 #include "auth/audit.h"
 #include "auth/clientip.h"
 #include "auth/enroll.h"
@@ -46,10 +47,12 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/timer.h"
+#include "core/version.h"
 #include "core/worker.h"
 #include "proxy/control.h"
 #include "proxy/routes.h"
 #include "proxy/server.h"
+#include "proxy/sse.h"
 #include "proxy/session_int.h"
 
 /* Buffered bodies (signed requests, enrollment) agent-wide: a request that
@@ -196,6 +199,7 @@ static bool is_mutating(enum lk_http_method m)
  * are audited with Docker's status (reads are not: a fleet polls them all
  * day, and they change nothing). */
 static void control_submit(struct lk_conn *c);
+static void static_route(struct lk_conn *c);
 static void body_start(struct lk_conn *c, enum lk_body_use use, uint32_t max);
 
 static void admitted(struct lk_conn *c)
@@ -217,10 +221,82 @@ static void admitted(struct lk_conn *c)
 		}
 		control_submit(c);
 		return;
+	case LK_ROUTE_WATCHERS:
+	case LK_ROUTE_WATCHER:
+	case LK_ROUTE_EMPTY_LIST:
+	case LK_ROUTE_NOT_IMPL:
+	case LK_ROUTE_GEN_VERSION:
+		static_route(c);
+		return;
+	case LK_ROUTE_EVENTS:
+		/* Registered before the snapshot is taken: no change falls
+		 * between the two (proxy/sse.h). */
+		if (lk__sse_subscribe(c) < 0) {
+			lk__sess_respond_json(c, 503, NULL, "{\"message\":\"out of memory\"}\n");
+			return;
+		}
+		control_submit(c);
+		return;
 	default:
 		control_submit(c);
 		return;
 	}
+}
+
+/* static_route answers the adapter routes whose answer never changes, on
+ * the worker. */
+static void static_route(struct lk_conn *c)
+{
+	struct lk_sess_ctx *x = ctx_of(c);
+	const struct lk_http_req *r = &x->req;
+	char buf[2048];
+	struct lk_obuf b;
+
+	lk_obuf_init(&b, buf, sizeof(buf) - 1);
+	switch ((enum lk_route)x->route) {
+	case LK_ROUTE_WATCHERS:
+		lk_shape_watchers(&b);
+		break;
+	case LK_ROUTE_WATCHER: {
+		/* /api/watchers/{type}/{name}, compared case-insensitively. */
+		const char *p = r->target + 14;
+		size_t n = r->path_len - 14;
+		const char *slash = memchr(p, '/', n);
+		size_t wl = strlen(LK_SHAPE_WATCHER);
+
+		if (slash != NULL && (size_t)(slash - p) == wl && strncasecmp(p, LK_SHAPE_WATCHER, wl) == 0 &&
+		    (size_t)(p + n - slash - 1) == wl &&
+		    strncasecmp(slash + 1, LK_SHAPE_WATCHER, wl) == 0) {
+			lk_shape_watcher(&b);
+			break;
+		}
+		lk_obuf_puts(&b, "{\"message\":\"watcher ");
+		lk_json_put_chars(&b, p, n);
+		lk_obuf_puts(&b, " not found\"}\n");
+		buf[b.len] = '\0';
+		lk__sess_respond_json(c, 404, NULL, buf);
+		return;
+	}
+	case LK_ROUTE_EMPTY_LIST:
+		lk_obuf_puts(&b, "[]");
+		break;
+	case LK_ROUTE_NOT_IMPL:
+		lk__sess_respond_json(c, 501, NULL,
+				      "{\"error\":\"not implemented in v1.0\",\"message\":\"registry "
+				      "checking is performed by the Drydock controller\"}\n");
+		return;
+	case LK_ROUTE_GEN_VERSION:
+		lk_obuf_puts(&b, "{\"agentVersion\":");
+		lk_json_put_str(&b, lk_version(), strlen(lk_version()));
+		lk_obuf_puts(&b, ",\"protocolName\":\"lookout\",\"protocolVersion\":\"1.0\","
+				 "\"adapter\":\"generic\"}");
+		break;
+	default:
+		LK_UNREACHABLE();
+	}
+	lk_obuf_puts(&b, "\n");
+	buf[b.len] = '\0';
+	lk__sess_respond_json(c, 200, NULL, buf);
 }
 
 /* control_submit hands the request to the control thread and parks the
@@ -230,13 +306,36 @@ static void control_submit(struct lk_conn *c)
 	struct lk_server *srv = srv_of(c);
 	struct lk_sworker *sw = sw_of(c);
 	struct lk_sess_ctx *x = ctx_of(c);
-	enum lk_ctl_kind kind = x->route == LK_ROUTE_INFO	 ? LK_CTL_INFO
-				: x->route == LK_ROUTE_METRICS ? LK_CTL_METRICS
-							       : LK_CTL_MCP;
+	enum lk_ctl_kind kind;
+
+	switch ((enum lk_route)x->route) {
+	case LK_ROUTE_INFO:
+		kind = LK_CTL_INFO;
+		break;
+	case LK_ROUTE_METRICS:
+		kind = LK_CTL_METRICS;
+		break;
+	case LK_ROUTE_CONTAINERS:
+		kind = LK_CTL_CONTAINERS;
+		break;
+	case LK_ROUTE_CONTAINER_DEL:
+		kind = LK_CTL_CONTAINER_DELETE;
+		break;
+	case LK_ROUTE_LOGS:
+		kind = LK_CTL_LOGS;
+		break;
+	case LK_ROUTE_EVENTS:
+		kind = LK_CTL_SSE_START;
+		break;
+	default:
+		kind = LK_CTL_MCP;
+		break;
+	}
 	uint64_t cookie = (++sw->auth_seq << LK_UD_IDX_BITS) | (uint32_t)(c - c->w->conns);
 
-	if (lk_ctl_submit(srv->ctl, c->w->id, kind, x->req.method, x->req.method_len, x->body,
-			  x->body_len, cookie) < 0) {
+	if (lk_ctl_submit(srv->ctl, c->w->id, kind, x->req.method, x->req.method_len,
+			  x->req.target, x->req.target_len, x->body, x->body_len, cookie) < 0) {
+		lk__sse_unsubscribe(c);
 		lk__sess_respond_json(c, 503, "Retry-After: 1\r\n",
 				      "{\"message\":\"control plane busy, retry\"}\n");
 		return;
@@ -677,8 +776,13 @@ static void control_results(struct lk_worker *w)
 
 			if (c != NULL) {
 				lk_timer_cancel(&c->timer);
-				lk__sess_send_big(c, res[i].status, res[i].ctype, res[i].body,
-						  res[i].body != NULL ? res[i].len : 0);
+				if (c->ext != NULL && res[i].status == 200) {
+					lk__sse_begin(c, res[i].generation, res[i].body, res[i].len);
+				} else {
+					lk__sse_unsubscribe(c);
+					lk__sess_send_big(c, res[i].status, res[i].ctype, res[i].body,
+							  res[i].body != NULL ? res[i].len : 0);
+				}
 			}
 			free(res[i].body);
 		}
@@ -693,6 +797,7 @@ void lk__admit_on_wake(struct lk_worker *w)
 
 	if (sw->srv->ctl != NULL)
 		control_results(w);
+	lk__sse_on_wake(w);
 	if (sw->srv->verifier == NULL)
 		return;
 	while ((n = lk_verifier_drain(sw->srv->verifier, w->id, res, LK_VERDICTS_PER_DRAIN)) > 0) {
@@ -717,6 +822,7 @@ void lk__admit_on_wake(struct lk_worker *w)
 void lk__admit_on_timer(struct lk_conn *c)
 {
 	if (c->state == LK_CS_CONTROL) {
+		lk__sse_unsubscribe(c);
 		c->flags |= LK_SF_CLOSE_AFTER;
 		lk__sess_respond_json(c, 503, NULL,
 				      "{\"message\":\"the control plane did not answer in time\"}\n");

@@ -30,6 +30,7 @@ struct slot {
 	uint64_t cookie;
 	enum lk_ctl_kind kind;
 	char method[16];
+	char target[LK_CTL_TARGET_MAX + 1];
 	char *body;
 	size_t len;
 	struct lk_ctl_result res;
@@ -51,7 +52,8 @@ struct lk_ctl {
 static void run_job(struct lk_ctl *ctl, struct slot *s)
 {
 	struct lk_ctl_req rq = {
-		.kind = s->kind, .method = s->method, .body = s->body, .len = s->len,
+		.kind = s->kind, .method = s->method, .target = s->target, .body = s->body,
+		.len = s->len,
 	};
 
 	s->res = (struct lk_ctl_result){ .cookie = s->cookie };
@@ -140,9 +142,12 @@ void lk_ctl_free(struct lk_ctl *ctl)
 }
 
 int lk_ctl_submit(struct lk_ctl *ctl, unsigned worker, enum lk_ctl_kind kind, const char *method,
-		  size_t method_len, const char *body, size_t len, uint64_t cookie)
+		  size_t method_len, const char *target, size_t target_len, const char *body,
+		  size_t len, uint64_t cookie)
 {
 	LK_ASSERT(len <= LK_CTL_BODY_MAX);
+	if (target_len > LK_CTL_TARGET_MAX)
+		return -E2BIG;
 	for (unsigned i = 0; i < LK_CTL_SLOTS; i++) {
 		struct slot *s = &ctl->slots[i];
 		uint32_t want = SLOT_FREE;
@@ -164,6 +169,8 @@ int lk_ctl_submit(struct lk_ctl *ctl, unsigned worker, enum lk_ctl_kind kind, co
 		s->kind = kind;
 		snprintf(s->method, sizeof(s->method), "%.*s", (int)LK_MIN(method_len, sizeof(s->method) - 1),
 			 method);
+		memcpy(s->target, target, target_len);
+		s->target[target_len] = '\0';
 		s->body = copy;
 		s->len = len;
 		s->res = (struct lk_ctl_result){ 0 };

@@ -30,11 +30,22 @@
 struct lk_server;
 struct lk_ctl;
 
-enum lk_ctl_kind { LK_CTL_INFO, LK_CTL_METRICS, LK_CTL_MCP };
+enum lk_ctl_kind {
+	LK_CTL_INFO,
+	LK_CTL_METRICS,
+	LK_CTL_MCP,
+	LK_CTL_CONTAINERS,	 /* GET /api/containers, /api/v1/containers: the inventory */
+	LK_CTL_CONTAINER_DELETE, /* DELETE /api/containers/{id} */
+	LK_CTL_LOGS,		 /* GET /api/containers/{id}/logs (without follow) */
+	LK_CTL_SSE_START,	 /* the first frames of /api/events */
+};
+
+#define LK_CTL_TARGET_MAX 2048 /* request targets the control thread takes */
 
 /* struct lk_ctl_result is one finished job, handed to its worker. */
 struct lk_ctl_result {
 	uint64_t cookie;
+	uint64_t generation; /* LK_CTL_SSE_START: the inventory generation the frames show */
 	int status;
 	const char *ctype; /* static string, or NULL for an empty body */
 	char *body;        /* malloc'd, owned by the receiver; may be NULL */
@@ -47,11 +58,13 @@ struct lk_ctl *lk_ctl_new(struct lk_server *srv, char *err, size_t err_len);
 /* lk_ctl_free stops and joins the thread (a running job finishes) and frees
  * every queued job and undelivered result. NULL is fine. */
 void lk_ctl_free(struct lk_ctl *ctl);
-/* lk_ctl_submit queues a job for worker: kind, the request method (copied)
- * and body (copied, at most LK_CTL_BODY_MAX bytes). Returns 0 or -EBUSY.
- * Never blocks. */
+/* lk_ctl_submit queues a job for worker: kind, the request method and
+ * target (copied; the target at most LK_CTL_TARGET_MAX bytes) and body
+ * (copied, at most LK_CTL_BODY_MAX bytes). Returns 0, -E2BIG, -ENOMEM or
+ * -EBUSY. Never blocks. */
 int lk_ctl_submit(struct lk_ctl *ctl, unsigned worker, enum lk_ctl_kind kind, const char *method,
-		  size_t method_len, const char *body, size_t len, uint64_t cookie);
+		  size_t method_len, const char *target, size_t target_len, const char *body,
+		  size_t len, uint64_t cookie);
 /* lk_ctl_drain moves up to max finished results of worker into out. */
 size_t lk_ctl_drain(struct lk_ctl *ctl, unsigned worker, struct lk_ctl_result *out, size_t max);
 

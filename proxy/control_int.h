@@ -22,6 +22,7 @@ struct lk_ctl_env {
 struct lk_ctl_req {
 	enum lk_ctl_kind kind;
 	const char *method; /* NUL-terminated */
+	const char *target; /* NUL-terminated, as the client sent it */
 	const char *body;   /* may be NULL */
 	size_t len;
 };

@@ -1,6 +1,7 @@
 /* proxy/ctl_handlers.c - what the control thread answers: agent info,
  * Prometheus metrics, MCP. Runs on the control thread only; blocking Docker
  * calls are fine here. */
+#include <sys/utsname.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -12,7 +13,9 @@
 
 #include "adapters/docker.h"
 #include "adapters/host.h"
+#include "adapters/inventory.h"
 #include "adapters/mcp.h"
+#include "adapters/shape.h"
 #include "adapters/metrics.h"
 #include "auth/audit.h"
 #include "auth/shtab.h"
@@ -24,6 +27,7 @@
 #include "core/version.h"
 #include "proxy/control_int.h"
 #include "proxy/server.h"
+#include "proxy/sse.h"
 
 #define LK_CTL_OUT_MAX (8u << 20) /* largest response body the control thread builds */
 
@@ -449,6 +453,302 @@ static void mcp(struct lk_ctl_env *env, const struct lk_ctl_req *rq, struct lk_c
 	finish(res, status, b.len != 0 ? "application/json" : NULL, &b);
 }
 
+/* ---- adapter routes ------------------------------------------------------------ */
+
+/* text answers status with "<prefix><arg>\n" as plain text. */
+static void text(struct lk_ctl_result *res, int status, const char *prefix, const char *arg)
+{
+	char buf[1200];
+	int n = snprintf(buf, sizeof(buf), "%s%s\n", prefix, arg);
+
+	res->status = status;
+	res->ctype = "text/plain; charset=utf-8";
+	res->body = strdup(buf);
+	res->len = res->body != NULL ? (size_t)LK_MIN((size_t)n, sizeof(buf) - 1) : 0;
+}
+
+/* container_ref copies the {id} that follows prefix in target into out:
+ * Docker IDs and names only ([A-Za-z0-9][A-Za-z0-9_.-]*, at most 128
+ * bytes), ending at '/', '?' or the end. Returns its length, or 0. */
+static size_t container_ref(const char *target, const char *prefix, char out[129])
+{
+	size_t pl = strlen(prefix), n = 0;
+
+	if (strncmp(target, prefix, pl) != 0)
+		return 0;
+	for (const char *p = target + pl; *p != '\0' && *p != '/' && *p != '?'; p++) {
+		bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			  (*p >= '0' && *p <= '9') || (n > 0 && (*p == '_' || *p == '.' || *p == '-'));
+		if (!ok || n == 128)
+			return 0;
+		out[n++] = *p;
+	}
+	out[n] = '\0';
+	return n;
+}
+
+/* docker_message finds Docker's {"message": ...} in an error body. */
+static void docker_message(const char *body, size_t len, char *out, size_t cap)
+{
+	struct lk_jval *v = body != NULL ? lk_json_parse(body, len, NULL, 0) : NULL;
+	const char *m = lk_json_str(lk_json_get(v, "message"));
+
+	snprintf(out, cap, "%s", m != NULL ? m : "unexpected answer from docker");
+	lk_json_free(v);
+}
+
+static void container_delete(struct lk_ctl_env *env, const struct lk_ctl_req *rq,
+			     struct lk_ctl_result *res)
+{
+	char ref[129], target[200], msg[1024], *body = NULL;
+	size_t len = 0;
+
+	if (container_ref(rq->target, "/api/containers/", ref) == 0) {
+		text(res, 400, "invalid container id", "");
+		return;
+	}
+	snprintf(target, sizeof(target), "/containers/%s?force=1", ref);
+	int st = lk_docker_call(&env->docker, "DELETE", target, &body, &len);
+	if (st == 204 || st == 200) {
+		free(body);
+		res->status = 204;
+		if (env->srv->inventory != NULL)
+			lk_inventory_refresh_now(env->srv->inventory);
+		return;
+	}
+	if (st < 0)
+		snprintf(msg, sizeof(msg), "%s", strerror(-st));
+	else
+		docker_message(body, len, msg, sizeof(msg));
+	free(body);
+	/* Docker's 404 and 409 keep their meaning (the reference said 500). */
+	text(res, st == 404 || st == 409 ? st : 500, "removing container: ", msg);
+}
+
+/* query_get finds name=value in the query of target (first match), copying
+ * the raw value. Returns true when present. */
+static bool query_get(const char *target, const char *name, char *out, size_t cap)
+{
+	const char *q = strchr(target, '?');
+	size_t nl = strlen(name);
+
+	for (const char *p = q != NULL ? q + 1 : NULL; p != NULL && *p != '\0';) {
+		const char *end = strchr(p, '&');
+		size_t plen = end != NULL ? (size_t)(end - p) : strlen(p);
+
+		if (plen >= nl && strncmp(p, name, nl) == 0 && (plen == nl || p[nl] == '=')) {
+			size_t vl = plen > nl ? plen - nl - 1 : 0;
+			snprintf(out, cap, "%.*s", (int)LK_MIN(vl, cap - 1), plen > nl ? p + nl + 1 : "");
+			return true;
+		}
+		p = end != NULL ? end + 1 : NULL;
+	}
+	return false;
+}
+
+static bool is_true(const char *v)
+{
+	return strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
+}
+
+static bool url_safe(const char *v)
+{
+	for (; *v != '\0'; v++)
+		if (!((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') || (*v >= '0' && *v <= '9') ||
+		      *v == '.' || *v == '-' || *v == '_' || *v == ':' || *v == '%'))
+			return false;
+	return true;
+}
+
+/* logs answers the adapter's logs route without follow: Docker's output,
+ * demultiplexed unless the container has a TTY (then it is not framed). */
+static void logs(struct lk_ctl_env *env, const struct lk_ctl_req *rq, struct lk_ctl_result *res)
+{
+	const char *prefix = strncmp(rq->target, "/api/v1/", 8) == 0 ? "/api/v1/containers/"
+								    : "/api/containers/";
+	char ref[129], v[64], target[512], *body = NULL;
+	size_t len = 0;
+	struct lk_obuf q;
+
+	if (container_ref(rq->target, prefix, ref) == 0) {
+		text(res, 400, "invalid container id", "");
+		return;
+	}
+	lk_obuf_init(&q, target, sizeof(target) - 1);
+	lk_obuf_puts(&q, "/containers/");
+	lk_obuf_puts(&q, ref);
+	lk_obuf_puts(&q, "/logs?stdout=1&stderr=1");
+	if (query_get(rq->target, "tail", v, sizeof(v))) {
+		char *end;
+		long long t = strtoll(v, &end, 10);
+
+		/* tail=0 is legitimate: Drydock asks for it (spec 4.3). */
+		if (v[0] == '\0' || *end != '\0' || t < 0 || v[0] == '+') {
+			text(res, 400, "invalid tail: must be a non-negative integer", "");
+			return;
+		}
+		lk_obuf_puts(&q, "&tail=");
+		lk_obuf_put_i64(&q, t);
+	}
+	static const char *const pass[] = { "since", "until" };
+	for (size_t i = 0; i < 2; i++) {
+		if (query_get(rq->target, pass[i], v, sizeof(v)) && v[0] != '\0') {
+			if (!url_safe(v)) {
+				text(res, 400, "invalid ", pass[i]);
+				return;
+			}
+			lk_obuf_puts(&q, "&");
+			lk_obuf_puts(&q, pass[i]);
+			lk_obuf_puts(&q, "=");
+			lk_obuf_puts(&q, v);
+		}
+	}
+	if (query_get(rq->target, "timestamps", v, sizeof(v)) && is_true(v))
+		lk_obuf_puts(&q, "&timestamps=1");
+	target[q.len] = '\0';
+
+	/* TTY output is not framed: ask once. */
+	char itarget[200];
+	snprintf(itarget, sizeof(itarget), "/containers/%s/json", ref);
+	int st = lk_docker_get(&env->docker, itarget, &body, &len);
+	bool tty = false;
+	if (st == 200) {
+		struct lk_jval *ins = lk_json_parse(body, len, NULL, 0);
+		tty = lk_json_is_true(lk_json_path(ins, "Config", "Tty", NULL));
+		lk_json_free(ins);
+	}
+	free(body);
+	body = NULL;
+	if (st == 200)
+		st = lk_docker_get(&env->docker, target, &body, &len);
+	if (st != 200) {
+		char msg[1024];
+
+		if (st < 0)
+			snprintf(msg, sizeof(msg), "%s", strerror(-st));
+		else
+			docker_message(body, len, msg, sizeof(msg));
+		free(body);
+		text(res, st == 404 ? 404 : 500, "getting logs: ", msg);
+		return;
+	}
+	if (!tty) {
+		/* Frames: stream byte, 3 zero bytes, big-endian length, payload;
+		 * payloads are moved down in place. A cut final frame keeps what
+		 * arrived. */
+		size_t in = 0, out = 0;
+
+		while (len - in >= 8) {
+			const unsigned char *h = (const unsigned char *)body + in;
+			size_t n = (size_t)h[4] << 24 | (size_t)h[5] << 16 | (size_t)h[6] << 8 | h[7];
+
+			in += 8;
+			n = LK_MIN(n, len - in);
+			memmove(body + out, body + in, n);
+			out += n;
+			in += n;
+		}
+		len = out;
+	}
+	res->status = 200;
+	res->ctype = "text/plain; charset=utf-8";
+	res->body = body;
+	res->len = len;
+}
+
+/* containers answers the inventory routes from the inventory thread's
+ * snapshot: no Docker call (spec 4.1: routes serve the cache). */
+static void containers(struct lk_ctl_env *env, const struct lk_ctl_req *rq,
+		       struct lk_ctl_result *res)
+{
+	struct lk_obuf b;
+
+	if (env->srv->inventory == NULL) {
+		res->status = 503;
+		return;
+	}
+	if (!out_new(&b, LK_CTL_OUT_MAX, res))
+		return;
+	lk_inventory_write(env->srv->inventory, strncmp(rq->target, "/api/v1/", 8) == 0, &b);
+	lk_obuf_puts(&b, "\n");
+	finish(res, 200, "application/json", &b);
+}
+
+/* frame appends `data: <json>\n\n` of json[0..n) in chunked framing. */
+static void frame(struct lk_obuf *b, const char *json, size_t n)
+{
+	char head[32];
+	int hl = snprintf(head, sizeof(head), "%zx\r\n", n + 8);
+
+	lk_obuf_put(b, head, (size_t)hl);
+	lk_obuf_puts(b, "data: ");
+	lk_obuf_put(b, json, n);
+	lk_obuf_puts(b, "\n\n\r\n");
+}
+
+/* sse_start builds the first frames of /api/events: dd:ack, then the
+ * current dd:watcher-snapshot, and the generation they show. */
+static void sse_start(struct lk_ctl_env *env, struct lk_ctl_result *res)
+{
+	const struct lk_config *cfg = env->srv->cfg;
+	struct lk_inv_counts ic;
+	struct lk_host_snap hs;
+	struct lk_obuf out, j;
+	char ack[1024], now[32];
+	struct utsname u;
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (env->srv->inventory == NULL || !out_new(&out, LK_CTL_OUT_MAX, res)) {
+		res->status = 503;
+		return;
+	}
+	char *snap = malloc(LK_CTL_OUT_MAX / 2);
+	if (snap == NULL) {
+		free(out.data);
+		res->status = 503;
+		return;
+	}
+	struct lk_obuf sb;
+	lk_obuf_init(&sb, snap, LK_CTL_OUT_MAX / 2);
+	uint64_t gen = lk__sse_snapshot_json(env->srv, &sb);
+	lk_inventory_counts(env->srv->inventory, &ic);
+	(void)lk_host_collect(env->host, &hs);
+	gmtime_r(&t, &tm);
+	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	lk_obuf_init(&j, ack, sizeof(ack));
+	lk_obuf_puts(&j, "{\"type\":\"dd:ack\",\"data\":{\"version\":");
+	lk_json_put_str(&j, lk_version(), strlen(lk_version()));
+	lk_obuf_puts(&j, ",\"os\":\"linux\",\"arch\":");
+	const char *arch = uname(&u) == 0 ? lk_shape_go_arch(u.machine) : "amd64";
+	lk_json_put_str(&j, arch, strlen(arch));
+	lk_obuf_puts(&j, ",\"cpus\":");
+	lk_obuf_put_u64(&j, hs.cpu_cores);
+	lk_obuf_puts(&j, ",\"memoryGb\":");
+	lk_json_put_f64(&j, (double)hs.mem_total / (1024.0 * 1024.0 * 1024.0));
+	lk_obuf_puts(&j, ",\"uptimeSeconds\":");
+	lk_obuf_put_u64(&j, (lk_time_ms() - env->srv->started_ms) / 1000);
+	lk_obuf_puts(&j, ",\"lastSeen\":");
+	lk_json_put_str(&j, now, strlen(now));
+	lk_obuf_puts(&j, ",\"containers\":{\"total\":");
+	lk_obuf_put_u64(&j, ic.total);
+	lk_obuf_puts(&j, ",\"running\":");
+	lk_obuf_put_u64(&j, ic.running);
+	lk_obuf_puts(&j, ",\"stopped\":");
+	lk_obuf_put_u64(&j, ic.total - ic.running);
+	lk_obuf_puts(&j, "},\"images\":");
+	lk_obuf_put_u64(&j, ic.images);
+	lk_obuf_puts(&j, ",\"pollInterval\":\"");
+	lk_obuf_put_u64(&j, (uint64_t)cfg->dd_poll_interval_s);
+	lk_obuf_puts(&j, "s\"}}");
+	frame(&out, ack, j.len);
+	if (!sb.overflow)
+		frame(&out, snap, sb.len);
+	free(snap);
+	res->generation = gen;
+	finish(res, 200, "text/event-stream", &out);
+}
+
 void lk__ctl_handle(struct lk_ctl_env *env, const struct lk_ctl_req *rq, struct lk_ctl_result *res)
 {
 	switch (rq->kind) {
@@ -460,6 +760,18 @@ void lk__ctl_handle(struct lk_ctl_env *env, const struct lk_ctl_req *rq, struct 
 		return;
 	case LK_CTL_MCP:
 		mcp(env, rq, res);
+		return;
+	case LK_CTL_CONTAINER_DELETE:
+		container_delete(env, rq, res);
+		return;
+	case LK_CTL_LOGS:
+		logs(env, rq, res);
+		return;
+	case LK_CTL_CONTAINERS:
+		containers(env, rq, res);
+		return;
+	case LK_CTL_SSE_START:
+		sse_start(env, res);
 		return;
 	}
 	res->status = 501;

@@ -1,5 +1,6 @@
 /* proxy/server.c - listeners and workers of standard mode (see server.h). */
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <errno.h>
@@ -24,7 +25,9 @@
 #include "core/timer.h"
 #include "core/tls.h"
 #include "core/worker.h"
+#include "adapters/inventory.h"
 #include "proxy/control.h"
+#include "proxy/sse.h"
 #include "proxy/server.h"
 #include "proxy/session_int.h"
 
@@ -137,6 +140,7 @@ static int init_workers(struct lk_server *s, char *err, size_t err_len)
 		[LK_TQ_HEADER] = (uint64_t)cfg->header_timeout_s * 1000,
 		[LK_TQ_IDLE] = (uint64_t)cfg->idle_timeout_s * 1000,
 		[LK_TQ_REQUEST] = (uint64_t)cfg->request_timeout_s * 1000,
+		[LK_TQ_SSE] = (uint64_t)LK_SSE_KEEPALIVE_S * 1000,
 	};
 	for (unsigned i = 0; i < s->n_workers; i++) {
 		struct lk_sworker *sw = &sws[i];
@@ -245,6 +249,39 @@ static int init_credentials(struct lk_server *s, char *err, size_t err_len)
 	return 0;
 }
 
+static const char *go_arch(void)
+{
+	static struct utsname u;
+
+	return uname(&u) == 0 ? lk_shape_go_arch(u.machine) : "amd64";
+}
+
+static int init_inventory(struct lk_server *s, char *err, size_t err_len)
+{
+	const struct lk_config *cfg = s->cfg;
+	struct lk_inv_opts o = {
+		.docker_socket = cfg->docker_socket,
+		.timeout_ms = cfg->request_timeout_s > 0 ? cfg->request_timeout_s * 1000 : 30000,
+		.poll_s = (unsigned)cfg->dd_poll_interval_s,
+		.shape = { .agent_name = cfg->agent_name != NULL ? cfg->agent_name : "lookout",
+			   .arch = go_arch(), .os = "linux" },
+		.on_change = lk__sse_on_change,
+		.on_refresh = lk__sse_on_refresh,
+		.arg = s,
+	};
+
+	static const char ka[] = "d\r\n: keepalive\n\n\r\n";
+	s->sse.keepalive = malloc(sizeof(*s->sse.keepalive) + sizeof(ka));
+	if (s->sse.keepalive == NULL)
+		return -ENOMEM;
+	atomic_init(&s->sse.keepalive->refs, 1u << 30);
+	s->sse.keepalive->gen = 0;
+	s->sse.keepalive->len = sizeof(ka) - 1;
+	memcpy(s->sse.keepalive->data, ka, sizeof(ka));
+	s->inventory = lk_inventory_new(&o, err, err_len);
+	return s->inventory != NULL ? 0 : -ENOMEM;
+}
+
 int lk_server_init(struct lk_server *s, const struct lk_config *cfg, char *err, size_t err_len)
 {
 	int rc;
@@ -295,6 +332,8 @@ int lk_server_init(struct lk_server *s, const struct lk_config *cfg, char *err, 
 		if (s->ctl == NULL)
 			rc = -ENOMEM;
 	}
+	if (rc == 0)
+		rc = init_inventory(s, err, err_len);
 	if (rc == 0 && s->audit != NULL && lk_audit_start(s->audit) < 0) {
 		snprintf(err, err_len, "AUDIT_LOG: cannot start the audit writer");
 		rc = -EAGAIN;
@@ -326,6 +365,10 @@ int lk_server_start(struct lk_server *s, char *err, size_t err_len)
 		}
 	}
 	sem_destroy(&ready);
+	if (rc == 0 && s->inventory != NULL && lk_inventory_start(s->inventory) < 0) {
+		snprintf(err, err_len, "inventory: cannot start its thread");
+		rc = -EAGAIN;
+	}
 	if (rc < 0) {
 		/* Workers whose ring came up are told to stop; the caller joins. */
 		for (unsigned i = 0; i < spawned; i++)
@@ -366,6 +409,11 @@ void lk_server_done(struct lk_server *s)
 	 * those close (a late write could reach a reused descriptor). */
 	lk_verifier_free(s->verifier);
 	s->verifier = NULL;
+	lk_inventory_free(s->inventory);
+	s->inventory = NULL;
+	for (size_t i = 0; i < s->sse.n; i++)
+		lk_sse_msg_put(s->sse.pend[i]);
+	free(s->sse.pend);
 	lk_ctl_free(s->ctl);
 	s->ctl = NULL;
 
@@ -375,6 +423,9 @@ void lk_server_done(struct lk_server *s)
 			close(sws[i].w.listen_fd);
 		while (sws[i].n_up_pool > 0)
 			close(sws[i].up_pool[--sws[i].n_up_pool]);
+		for (uint32_t t = atomic_load(&sws[i].sse_inbox.tail);
+		     t != atomic_load(&sws[i].sse_inbox.head); t++)
+			lk_sse_msg_put(sws[i].sse_inbox.slot[t % LK_SSE_INBOX]);
 		lk_pool_done(&sws[i].ctx_pool);
 		lk_pool_done(&sws[i].xfer_pool);
 		lk_pool_done(&sws[i].tls_in_pool);
@@ -395,6 +446,7 @@ void lk_server_done(struct lk_server *s)
 	lk_audit_free(s->audit);
 	if (s->reload_mu_init)
 		pthread_mutex_destroy(&s->reload_mu);
+	free(s->sse.keepalive);
 	*s = (struct lk_server){ 0 };
 }
 
@@ -485,6 +537,7 @@ void lk_server_stats_sum(const struct lk_server *s, struct lk_server_stats *out)
 		out->body_refused += sws[i].stats.body_refused;
 		out->signed_ok += sws[i].stats.signed_ok;
 		out->audit_dropped += sws[i].stats.audit_dropped;
+		out->sse_dropped += sws[i].stats.sse_dropped;
 		for (unsigned k = 0; k < LK_RC__COUNT; k++) {
 			for (unsigned j = 0; j < 6; j++)
 				out->by_status[k][j] += sws[i].stats.by_status[k][j];

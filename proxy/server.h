@@ -57,10 +57,21 @@ struct lk_server_stats {
 	uint64_t body_refused;    /* signed/enrollment bodies over a limit (413) or budget (503) */
 	uint64_t signed_ok;       /* requests admitted by an Ed25519 signature */
 	uint64_t audit_dropped;   /* audit records the per-worker buffer could not take */
+	uint64_t sse_dropped;     /* event-stream clients dropped for falling behind */
 	uint64_t by_status[LK_RC__COUNT][6]; /* responses by class and status class: [1] 1xx .. [5] 5xx */
 	uint64_t lat[LK_RC__COUNT][LK_LAT_BUCKETS + 1]; /* head-to-response-head latency, per bucket */
 	uint64_t lat_sum_us[LK_RC__COUNT];
 	uint64_t cq_overflows;
+};
+
+/* struct lk_sse_hub is the event-stream producer's state (inventory
+ * thread only, proxy/sse.c). */
+struct lk_sse_hub {
+	struct lk_sse_msg **pend; /* messages of the refresh in progress */
+	size_t n, cap;
+	uint64_t last_gen;
+	uint64_t lost;		  /* messages a worker's full inbox refused */
+	struct lk_sse_msg *keepalive; /* shared comment frame, never freed while running */
 };
 
 struct lk_server {
@@ -87,6 +98,8 @@ struct lk_server {
 	struct lk_enroll *enroll;       /* ENROLLMENT_TOKEN with AUTHORIZED_KEYS */
 	struct lk_audit *audit;         /* AUDIT_LOG: producer i = worker i */
 	struct lk_ctl *ctl;             /* the control thread (proxy/control.h) */
+	struct lk_inventory *inventory; /* container inventory thread (adapters/inventory.h) */
+	struct lk_sse_hub sse;
 	pthread_mutex_t reload_mu;      /* one registry reloader at a time (SIGHUP, enrollment) */
 	bool reload_mu_init;
 	/* Bytes of buffered signed/enrollment bodies, agent-wide. */

@@ -38,6 +38,7 @@ static const char *const state_names[LK_CS__COUNT] = {
 	[LK_CS_FREE] = "free",		[LK_CS_TLS_HANDSHAKE] = "tls_handshake",
 	[LK_CS_READ_HEAD] = "read_head", [LK_CS_AUTH] = "auth",
 	[LK_CS_BODY] = "body",		[LK_CS_CONTROL] = "control",
+	[LK_CS_SSE] = "sse",
 	[LK_CS_UPSTREAM] = "upstream",
 	[LK_CS_PROXY] = "proxy",	[LK_CS_RELAY] = "relay",
 	[LK_CS_RESP] = "resp",		[LK_CS_CLOSING] = "closing",
@@ -62,7 +63,7 @@ static struct lk_sess_ctx *ctx_of(struct lk_conn *c)
  * machine's definition. */
 void lk__sess_set_state(struct lk_conn *c, enum lk_conn_state to)
 {
-	static const uint16_t legal[LK_CS__COUNT] = {
+	static const uint32_t legal[LK_CS__COUNT] = {
 		[LK_CS_FREE] = 1u << LK_CS_TLS_HANDSHAKE | 1u << LK_CS_READ_HEAD,
 		[LK_CS_TLS_HANDSHAKE] = 1u << LK_CS_READ_HEAD | 1u << LK_CS_CLOSING,
 		[LK_CS_READ_HEAD] = 1u << LK_CS_READ_HEAD | 1u << LK_CS_AUTH | 1u << LK_CS_BODY |
@@ -72,7 +73,8 @@ void lk__sess_set_state(struct lk_conn *c, enum lk_conn_state to)
 			       1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
 		[LK_CS_BODY] = 1u << LK_CS_PROXY | 1u << LK_CS_CONTROL | 1u << LK_CS_RESP |
 			       1u << LK_CS_CLOSING,
-		[LK_CS_CONTROL] = 1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
+		[LK_CS_CONTROL] = 1u << LK_CS_RESP | 1u << LK_CS_SSE | 1u << LK_CS_CLOSING,
+		[LK_CS_SSE] = 1u << LK_CS_CLOSING,
 		[LK_CS_UPSTREAM] = 1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
 		[LK_CS_PROXY] = 1u << LK_CS_RELAY | 1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
 		[LK_CS_RELAY] = 1u << LK_CS_READ_HEAD | 1u << LK_CS_CLOSING,
@@ -547,7 +549,7 @@ static void handle_request(struct lk_conn *c)
 	lk_timer_cancel(&c->timer);
 	sw->stats.requests++;
 	x->head_only = r->meth == LK_HTTP_HEAD;
-	enum lk_route route = lk_route_match(r);
+	enum lk_route route = lk_route_match(r, sw->srv->cfg->adapter == LK_ADAPTER_GENERIC);
 
 	x->route = (uint8_t)route;
 	x->counted = false;
@@ -850,6 +852,9 @@ static void on_timer(struct lk_timer *t)
 	case LK_CS_CONTROL:
 		lk__admit_on_timer(c);
 		break;
+	case LK_CS_SSE:
+		lk__sse_on_timer(c);
+		break;
 	case LK_CS_PROXY:
 	case LK_CS_RELAY:
 		lk__fwd_on_timer(c);
@@ -864,6 +869,10 @@ static void on_timer(struct lk_timer *t)
 static void on_cqe(struct lk_worker *w, struct lk_conn *c, enum lk_op op, uint8_t aux, int res,
 		   uint32_t flags)
 {
+	if (c->state == LK_CS_SSE) {
+		lk__sse_on_cqe(c, op, res, flags, aux);
+		return;
+	}
 	/* While an exchange runs (and for relay ops that outlive it), the
 	 * proxy owns the connection's completions. */
 	if (c->xfer != NULL || LK_AUX_TAG(aux) != LK_TAG_SESS) {
@@ -927,7 +936,8 @@ static void on_stop(struct lk_worker *w)
 		if (!(c->flags & LK_CONN_F_LIVE) || lk_conn_is_closing(c))
 			continue;
 		bool idle = c->state == LK_CS_READ_HEAD && (c->ctx == NULL || ctx_of(c)->in_len == 0);
-		if (c->state == LK_CS_TLS_HANDSHAKE || idle)
+		/* An event stream has no end of its own. */
+		if (c->state == LK_CS_TLS_HANDSHAKE || idle || c->state == LK_CS_SSE)
 			lk__sess_close(c);
 		else
 			c->flags |= LK_SF_CLOSE_AFTER;
@@ -936,6 +946,7 @@ static void on_stop(struct lk_worker *w)
 
 static void on_free(struct lk_worker *w, struct lk_conn *c)
 {
+	lk__sse_unsubscribe(c);
 	lk__fwd_on_free(c);
 	lk__sess_ctx_put(c);
 	lk_tls_free(c->tls);

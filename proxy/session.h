@@ -26,6 +26,8 @@ enum lk_conn_state {
 	LK_CS_RELAY,         /* xfer valid, ctx only if pipelined bytes wait: bodies or a
 			      * hijacked stream flow through proxy/relay.c */
 	LK_CS_RESP,          /* ctx valid: the response is being flushed */
+	LK_CS_SSE,           /* ext valid, ctx NULL: an event stream (proxy/sse.c) until the
+			      * client leaves or falls behind */
 	LK_CS_CLOSING,       /* lk_conn_close ran; waiting for the reap */
 	LK_CS__COUNT
 };

@@ -13,6 +13,7 @@
 #include "core/worker.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
+#include "proxy/sse.h"
 
 /* out holds agent responses, then the forwarded request head (at most the
  * client's head plus our framing lines) and Docker's rewritten response head;
@@ -76,7 +77,7 @@ struct lk_sess_ctx {
 };
 
 /* Timer queues of a worker, one per configured duration. */
-enum lk_tq { LK_TQ_HANDSHAKE, LK_TQ_HEADER, LK_TQ_IDLE, LK_TQ_REQUEST, LK_TQ__COUNT };
+enum lk_tq { LK_TQ_HANDSHAKE, LK_TQ_HEADER, LK_TQ_IDLE, LK_TQ_REQUEST, LK_TQ_SSE, LK_TQ__COUNT };
 #define LK_TQ_NONE 0xffu /* duration 0: that timeout is disabled */
 
 #define LK_UP_POOL_MAX 32 /* idle keep-alive Docker connections per worker */
@@ -93,6 +94,8 @@ struct lk_sworker {
 	struct lk_server_stats stats;
 	unsigned tq[LK_TQ__COUNT];
 	uint64_t auth_seq; /* verdict cookies of this worker */
+	struct lk_sse_inbox sse_inbox; /* event-stream messages from the inventory thread */
+	struct sse_sub *sse_subs;      /* this worker's event-stream subscribers */
 };
 
 extern const struct lk_worker_ops lk_session_ops;

@@ -53,10 +53,11 @@ PROTECTED = [
     ("GET", "/_lookout/metrics", 200),
     ("GET", "/_portwing/metrics", 200),
     ("HEAD", "/metrics", 200),
-    # adapter routes this build does not serve yet: proxied to Docker,
-    # which does not know them either
-    ("GET", "/api/containers", 404),
-    ("GET", "/api/events", 404),
+    # the Drydock adapter's routes (the event stream is in test_53_drydock)
+    ("GET", "/api/containers", 200),
+    ("GET", "/api/watchers", 200),
+    ("GET", "/api/triggers", 200),
+    ("POST", "/api/triggers/docker/update", 501),
     # enrollment is POST only, and only with ENROLLMENT_TOKEN+AUTHORIZED_KEYS:
     # otherwise these are proxied paths like any other
     ("GET", "/api/lookout/enroll", 404),

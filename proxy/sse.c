@@ -1,0 +1,423 @@
+/* proxy/sse.c - the Drydock event stream (see sse.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "adapters/inventory.h"
+#include "adapters/shape.h"
+#include "core/buf.h"
+#include "core/dbg.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/tls.h"
+#include "core/worker.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+#include "proxy/session_int.h"
+#include "proxy/sse.h"
+
+#define LK_SSE_SNAPSHOT_MAX (16u << 20) /* one dd:watcher-snapshot (Drydock's own limit) */
+
+static const char sse_head[] = "HTTP/1.1 200 OK\r\n"
+			       "Content-Type: text/event-stream\r\n"
+			       "Cache-Control: no-cache\r\n"
+			       "Connection: keep-alive\r\n"
+			       "Transfer-Encoding: chunked\r\n\r\n";
+
+/* struct sse_sub is one subscriber: its queue of messages and where the
+ * current one is. Owned by its connection (c->ext), on its worker's list. */
+struct sse_sub {
+	struct sse_sub *next;
+	struct sse_sub **pprev;
+	struct lk_conn *c;
+	bool started;	 /* the initial frames are out (or going): queue is live */
+	bool sending;	 /* a client send is queued */
+	uint64_t gen_min; /* messages up to this generation are in the initial snapshot */
+	char *initial;	  /* head + initial frames, sent first */
+	size_t initial_len, initial_off;
+	struct lk_sse_msg *q[LK_SSE_QUEUE];
+	unsigned qh, qn;
+	uint32_t off;	  /* sent bytes of q[qh] */
+};
+
+struct lk_sse_msg *lk_sse_msg_new(const char *json, size_t len, uint64_t gen)
+{
+	char head[32];
+	size_t payload = 6 + len + 2; /* "data: " json "\n\n" */
+	int hl = snprintf(head, sizeof(head), "%zx\r\n", payload);
+	struct lk_sse_msg *m = malloc(sizeof(*m) + (size_t)hl + payload + 2);
+
+	if (m == NULL)
+		return NULL;
+	atomic_init(&m->refs, 1);
+	m->gen = gen;
+	char *p = m->data;
+	memcpy(p, head, (size_t)hl);
+	p += hl;
+	memcpy(p, "data: ", 6);
+	memcpy(p + 6, json, len);
+	memcpy(p + 6 + len, "\n\n\r\n", 4);
+	m->len = (uint32_t)((size_t)hl + payload + 2);
+	return m;
+}
+
+void lk_sse_msg_put(struct lk_sse_msg *m)
+{
+	if (m != NULL && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+		free(m);
+}
+
+/* ---- the producer (inventory thread) ------------------------------------------- */
+
+static void hub_add(struct lk_server *srv, struct lk_sse_msg *m)
+{
+	struct lk_sse_hub *h = &srv->sse;
+
+	if (m == NULL)
+		return;
+	if (h->n == h->cap) {
+		size_t cap = h->cap != 0 ? h->cap * 2 : 16;
+		struct lk_sse_msg **p = realloc(h->pend, cap * sizeof(*p));
+
+		if (p == NULL) {
+			lk_sse_msg_put(m);
+			h->lost++;
+			return;
+		}
+		h->pend = p;
+		h->cap = cap;
+	}
+	h->pend[h->n++] = m;
+}
+
+void lk__sse_on_change(void *arg, const struct lk_inv_change *ch)
+{
+	struct lk_server *srv = arg;
+	static const char *const types[] = {
+		[LK_INV_ADDED] = "dd:container-added",
+		[LK_INV_UPDATED] = "dd:container-updated",
+		[LK_INV_REMOVED] = "dd:container-removed",
+	};
+	size_t cap = ch->drydock_len + 512;
+	char *buf = malloc(cap);
+	struct lk_obuf b;
+
+	if (buf == NULL)
+		return;
+	lk_obuf_init(&b, buf, (uint32_t)cap);
+	lk_obuf_puts(&b, "{\"type\":\"");
+	lk_obuf_puts(&b, types[ch->kind]);
+	lk_obuf_puts(&b, "\",\"data\":");
+	if (ch->kind == LK_INV_REMOVED) {
+		lk_obuf_puts(&b, "{\"id\":");
+		lk_json_put_str(&b, ch->id, strlen(ch->id));
+		lk_obuf_puts(&b, ",\"name\":");
+		lk_json_put_str(&b, ch->name, strlen(ch->name));
+		lk_obuf_puts(&b, "}");
+	} else {
+		lk_obuf_put(&b, ch->drydock, ch->drydock_len);
+	}
+	lk_obuf_puts(&b, "}");
+	if (!b.overflow)
+		hub_add(srv, lk_sse_msg_new(b.data, b.len, 0));
+	free(buf);
+}
+
+/* lk__sse_snapshot_json writes {"type":"dd:watcher-snapshot","data":{...}}
+ * of the current inventory into b and returns its generation. */
+uint64_t lk__sse_snapshot_json(struct lk_server *srv, struct lk_obuf *b)
+{
+	char wbuf[1024];
+	struct lk_obuf w;
+
+	lk_obuf_init(&w, wbuf, sizeof(wbuf));
+	lk_shape_watcher(&w);
+	lk_obuf_puts(b, "{\"type\":\"dd:watcher-snapshot\",\"data\":{\"watcher\":");
+	lk_obuf_put(b, wbuf, w.len);
+	lk_obuf_puts(b, ",\"containers\":");
+	uint64_t gen = lk_inventory_write(srv->inventory, false, b);
+	lk_obuf_puts(b, "}}");
+	return gen;
+}
+
+void lk__sse_on_refresh(void *arg, uint64_t generation)
+{
+	struct lk_server *srv = arg;
+	struct lk_sse_hub *h = &srv->sse;
+
+	if (generation == h->last_gen && h->n == 0)
+		return;
+	h->last_gen = generation;
+	char *buf = malloc(LK_SSE_SNAPSHOT_MAX);
+	if (buf != NULL) {
+		struct lk_obuf b;
+
+		lk_obuf_init(&b, buf, LK_SSE_SNAPSHOT_MAX);
+		(void)lk__sse_snapshot_json(srv, &b);
+		if (!b.overflow)
+			hub_add(srv, lk_sse_msg_new(b.data, b.len, 0));
+		free(buf);
+	}
+	struct lk_sworker *sws = srv->sworkers;
+	for (size_t i = 0; i < h->n; i++)
+		h->pend[i]->gen = generation;
+	for (unsigned w = 0; w < srv->n_workers; w++) {
+		struct lk_sse_inbox *in = &sws[w].sse_inbox;
+		uint32_t head = atomic_load_explicit(&in->head, memory_order_relaxed);
+
+		for (size_t i = 0; i < h->n; i++) {
+			uint32_t tail = atomic_load_explicit(&in->tail, memory_order_acquire);
+
+			if (head - tail == LK_SSE_INBOX) {
+				h->lost++; /* that worker is far behind: its subscribers resync on the next snapshot */
+				continue;
+			}
+			atomic_fetch_add_explicit(&h->pend[i]->refs, 1, memory_order_relaxed);
+			in->slot[head % LK_SSE_INBOX] = h->pend[i];
+			head++;
+			atomic_store_explicit(&in->head, head, memory_order_release);
+		}
+		uint64_t one = 1;
+		(void)!write(sws[w].w.wake_fd, &one, sizeof(one));
+	}
+	for (size_t i = 0; i < h->n; i++)
+		lk_sse_msg_put(h->pend[i]);
+	h->n = 0;
+}
+
+/* ---- subscribers (worker thread) ------------------------------------------------ */
+
+static struct lk_sworker *sw_of(struct lk_conn *c)
+{
+	return c->w->data;
+}
+
+static void sub_kick(struct sse_sub *s);
+
+int lk__sse_subscribe(struct lk_conn *c)
+{
+	struct lk_sworker *sw = sw_of(c);
+	struct sse_sub *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return -ENOMEM;
+	s->c = c;
+	s->next = sw->sse_subs;
+	if (s->next != NULL)
+		s->next->pprev = &s->next;
+	s->pprev = &sw->sse_subs;
+	sw->sse_subs = s;
+	c->ext = s;
+	return 0;
+}
+
+void lk__sse_unsubscribe(struct lk_conn *c)
+{
+	struct sse_sub *s = c->ext;
+
+	if (s == NULL)
+		return;
+	*s->pprev = s->next;
+	if (s->next != NULL)
+		s->next->pprev = s->pprev;
+	for (unsigned i = 0; i < s->qn; i++)
+		lk_sse_msg_put(s->q[(s->qh + i) % LK_SSE_QUEUE]);
+	free(s->initial);
+	free(s);
+	c->ext = NULL;
+}
+
+/* enqueue adds m for s, or drops the subscriber when its queue is full. */
+static void enqueue(struct sse_sub *s, struct lk_sse_msg *m)
+{
+	if (s->started && m->gen != 0 && m->gen <= s->gen_min)
+		return;
+	if (s->qn == LK_SSE_QUEUE) {
+		sw_of(s->c)->stats.sse_dropped++;
+		LK_LOG(LK_LOG_WARN, "event stream client too slow, dropped");
+		lk__sess_close(s->c);
+		return;
+	}
+	atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+	s->q[(s->qh + s->qn) % LK_SSE_QUEUE] = m;
+	s->qn++;
+}
+
+void lk__sse_on_wake(struct lk_worker *w)
+{
+	struct lk_sworker *sw = w->data;
+	struct lk_sse_inbox *in = &sw->sse_inbox;
+	uint32_t tail = atomic_load_explicit(&in->tail, memory_order_relaxed);
+	uint32_t head = atomic_load_explicit(&in->head, memory_order_acquire);
+
+	if (tail == head)
+		return;
+	for (; tail != head; tail++) {
+		struct lk_sse_msg *m = in->slot[tail % LK_SSE_INBOX];
+
+		for (struct sse_sub *s = sw->sse_subs; s != NULL; s = s->next)
+			if (!lk_conn_is_closing(s->c))
+				enqueue(s, m);
+		lk_sse_msg_put(m);
+		atomic_store_explicit(&in->tail, tail + 1, memory_order_release);
+	}
+	for (struct sse_sub *s = sw->sse_subs; s != NULL; s = s->next)
+		if (s->started && !lk_conn_is_closing(s->c))
+			sub_kick(s);
+}
+
+/* sub_next returns the bytes to send next, or 0. */
+static size_t sub_next(struct sse_sub *s, const char **p)
+{
+	if (s->initial != NULL) {
+		*p = s->initial + s->initial_off;
+		return s->initial_len - s->initial_off;
+	}
+	if (s->qn == 0)
+		return 0;
+	struct lk_sse_msg *m = s->q[s->qh];
+	*p = m->data + s->off;
+	return m->len - s->off;
+}
+
+static void sub_advance(struct sse_sub *s, size_t n)
+{
+	if (s->initial != NULL) {
+		s->initial_off += n;
+		if (s->initial_off == s->initial_len) {
+			free(s->initial);
+			s->initial = NULL;
+		}
+		return;
+	}
+	struct lk_sse_msg *m = s->q[s->qh];
+	s->off += (uint32_t)n;
+	if (s->off == m->len) {
+		lk_sse_msg_put(m);
+		s->qh = (s->qh + 1) % LK_SSE_QUEUE;
+		s->qn--;
+		s->off = 0;
+	}
+}
+
+/* sub_kick queues the next send when none is in flight. With TLS, the
+ * plaintext goes through the engine first. */
+static void sub_kick(struct sse_sub *s)
+{
+	struct lk_conn *c = s->c;
+	const char *p;
+	size_t n;
+
+	if (s->sending)
+		return;
+	if (c->tls != NULL) {
+		while ((n = sub_next(s, &p)) != 0) {
+			ssize_t k = lk_tls_write(c->tls, p, n);
+
+			if (k == LK_AGAIN)
+				break;
+			if (k < 0) {
+				lk__sess_close(c);
+				return;
+			}
+			sub_advance(s, (size_t)k);
+		}
+		const void *out;
+		n = lk_tls_out_peek(c->tls, &out);
+		p = out;
+	} else {
+		n = sub_next(s, &p);
+	}
+	if (n == 0)
+		return;
+	if (lk_conn_send(c, LK_AUX_CLI, p, (unsigned)LK_MIN(n, (size_t)1 << 30)) < 0) {
+		lk__sess_close(c);
+		return;
+	}
+	s->sending = true;
+}
+
+void lk__sse_begin(struct lk_conn *c, uint64_t gen, const char *frames, size_t len)
+{
+	struct sse_sub *s = c->ext;
+
+	LK_ASSERT(s != NULL);
+	s->initial = malloc(sizeof(sse_head) - 1 + len);
+	if (s->initial == NULL) {
+		lk__sess_close(c);
+		return;
+	}
+	memcpy(s->initial, sse_head, sizeof(sse_head) - 1);
+	memcpy(s->initial + sizeof(sse_head) - 1, frames, len);
+	s->initial_len = sizeof(sse_head) - 1 + len;
+	s->initial_off = 0;
+	s->gen_min = gen;
+	s->started = true;
+	/* Changes queued while the snapshot was built, and already in it. */
+	unsigned keep = 0;
+	for (unsigned i = 0; i < s->qn; i++) {
+		struct lk_sse_msg *m = s->q[(s->qh + i) % LK_SSE_QUEUE];
+
+		if (m->gen <= gen)
+			lk_sse_msg_put(m);
+		else
+			s->q[(s->qh + keep++) % LK_SSE_QUEUE] = m;
+	}
+	s->qn = keep;
+	lk__sess_set_state(c, LK_CS_SSE);
+	/* The stream holds no request context, only its subscriber state. */
+	lk__sess_ctx_put(c);
+	lk__sess_arm_timer(c, LK_TQ_SSE);
+	if (lk_conn_recv_pbuf(c, LK_AUX_CLI, 0) == 0)
+		c->flags |= LK_SF_RECV;
+	sub_kick(s);
+}
+
+void lk__sse_on_cqe(struct lk_conn *c, int op, int res, uint32_t flags, uint8_t aux)
+{
+	struct sse_sub *s = c->ext;
+
+	if (op == LK_OP_RECV) {
+		c->flags &= ~LK_SF_RECV;
+		if (flags & LK_CQE_F_BUFFER)
+			lk_worker_pbuf_put(c->w, aux, flags);
+		/* The client has nothing to say on an event stream: its EOF or
+		 * error ends it; bytes are ignored. */
+		if (res <= 0 && res != -ENOBUFS) {
+			lk__sess_close(c);
+			return;
+		}
+		if (lk_conn_recv_pbuf(c, LK_AUX_CLI, 0) == 0)
+			c->flags |= LK_SF_RECV;
+		return;
+	}
+	if (op != LK_OP_SEND || s == NULL)
+		return;
+	s->sending = false;
+	if (res < 0) {
+		lk__sess_close(c);
+		return;
+	}
+	if (c->tls != NULL)
+		lk_tls_out_consume(c->tls, (size_t)res);
+	else
+		sub_advance(s, (size_t)res);
+	sub_kick(s);
+}
+
+void lk__sse_on_timer(struct lk_conn *c)
+{
+	struct sse_sub *s = c->ext;
+	struct lk_sse_hub *h = &sw_of(c)->srv->sse;
+
+	/* A comment line every LK_SSE_KEEPALIVE_S seconds (DESIGN.md decision
+	 * 4): the reference sent none, and idle proxies cut quiet streams. */
+	if (s != NULL && h->keepalive != NULL && s->qn < LK_SSE_QUEUE) {
+		atomic_fetch_add_explicit(&h->keepalive->refs, 1, memory_order_relaxed);
+		s->q[(s->qh + s->qn) % LK_SSE_QUEUE] = h->keepalive;
+		s->qn++;
+		sub_kick(s);
+	}
+	lk__sess_arm_timer(c, LK_TQ_SSE);
+}
