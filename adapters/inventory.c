@@ -350,7 +350,7 @@ static void drain_efd(struct lk_inventory *inv)
 
 /* scan_events looks at the complete lines in buf[0..*len) and keeps the
  * unfinished rest. Returns true if one of them asks for a refresh. */
-static bool scan_events(char *buf, size_t *len)
+static bool scan_events(struct lk_inventory *inv, char *buf, size_t *len)
 {
 	bool dirty = false;
 	size_t start = 0;
@@ -362,8 +362,11 @@ static bool scan_events(char *buf, size_t *len)
 		const char *type = lk_json_str(lk_json_get(ev, "Type"));
 		const char *action = lk_json_str(lk_json_get(ev, "Action"));
 
-		if (type != NULL && strcmp(type, "container") == 0 && lk__inv_action_allowed(action))
+		if (type != NULL && strcmp(type, "container") == 0 && lk__inv_action_allowed(action)) {
 			dirty = true;
+			if (inv->o.on_event != NULL)
+				inv->o.on_event(inv->o.arg, ev);
+		}
 		lk_json_free(ev);
 		start = i + 1;
 	}
@@ -452,7 +455,7 @@ static void *inv_main(void *arg)
 			inv->counts.event_reconnects++;
 			continue;
 		}
-		if (scan_events(line, &line_len) && settle_at == 0)
+		if (scan_events(inv, line, &line_len) && settle_at == 0)
 			settle_at = lk_time_ms() + EVENT_SETTLE_MS;
 	}
 	lk_docker_stream_close(&es);

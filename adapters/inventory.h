@@ -47,6 +47,9 @@ struct lk_inv_opts {
 	struct lk_shape_opts shape;
 	void (*on_change)(void *arg, const struct lk_inv_change *ch); /* may be NULL */
 	void (*on_refresh)(void *arg, uint64_t generation);           /* after each refresh; may be NULL */
+	/* on_event gets each allowlisted container event as Docker sent it
+	 * (borrowed for the call), as soon as it is read; may be NULL. */
+	void (*on_event)(void *arg, const struct lk_jval *ev);
 	void *arg;
 };
 

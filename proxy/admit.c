@@ -231,11 +231,19 @@ static void admitted(struct lk_conn *c)
 	case LK_ROUTE_EVENTS:
 		/* Registered before the snapshot is taken: no change falls
 		 * between the two (proxy/sse.h). */
-		if (lk__sse_subscribe(c) < 0) {
+		if (lk__sse_subscribe(c, LK_SSE_DRYDOCK) < 0) {
 			lk__sess_respond_json(c, 503, NULL, "{\"message\":\"out of memory\"}\n");
 			return;
 		}
 		control_submit(c);
+		return;
+	case LK_ROUTE_GEN_EVENTS:
+		/* Docker's events as they come: no initial frames. */
+		if (lk__sse_subscribe(c, LK_SSE_GENERIC) < 0) {
+			lk__sess_respond_json(c, 503, NULL, "{\"message\":\"out of memory\"}\n");
+			return;
+		}
+		lk__sse_begin(c, 0, NULL, 0);
 		return;
 	default:
 		control_submit(c);

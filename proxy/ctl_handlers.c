@@ -307,6 +307,19 @@ static void agent_families(struct lk_ctl_env *env, struct lk_obuf *b, bool docke
 	gauge(b, "lookout_process_resident_memory_bytes", "Resident memory of the agent.", ps.rss_bytes);
 	gauge(b, "lookout_process_open_fds", "Open file descriptors of the agent.", ps.n_fds);
 	gauge(b, "lookout_docker_up", "1 when Docker answered /_ping for this scrape.", docker_up);
+	if (srv->inventory != NULL) {
+		struct lk_inv_counts ic;
+
+		lk_inventory_counts(srv->inventory, &ic);
+		gauge(b, "lookout_inventory_containers", "Containers in the inventory.", ic.total);
+		counter(b, "lookout_inventory_refreshes_total", "Inventory refreshes.", ic.refreshes);
+		counter(b, "lookout_events_reconnects_total",
+			"Reconnections of the Docker events subscription.", ic.event_reconnects);
+	}
+	struct lk_server_stats sst;
+	lk_server_stats_sum(srv, &sst);
+	counter(b, "lookout_sse_dropped_total", "Event-stream clients dropped for falling behind.",
+		sst.sse_dropped);
 }
 
 /* container_stats samples the running containers for the container_*

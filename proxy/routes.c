@@ -89,6 +89,8 @@ static enum lk_route adapter(const struct lk_http_req *r, bool generic)
 			return LK_ROUTE_CONTAINERS;
 		if (n == 7 && memcmp(p, "version", 7) == 0)
 			return LK_ROUTE_GEN_VERSION;
+		if (n == 6 && memcmp(p, "events", 6) == 0)
+			return LK_ROUTE_GEN_EVENTS;
 		if (n > 11 && memcmp(p, "containers/", 11) == 0 && segments(p + 11, n - 11, "logs") == 2)
 			return LK_ROUTE_LOGS;
 		return LK_ROUTE_NOT_FOUND;

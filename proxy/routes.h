@@ -29,6 +29,7 @@ enum lk_route {
 	LK_ROUTE_EMPTY_LIST,    /* GET /api/triggers, /api/log/entries: [] */
 	LK_ROUTE_NOT_IMPL,      /* POST /api/watchers/..., /api/triggers/...: 501 */
 	LK_ROUTE_GEN_VERSION,   /* GET /api/v1/version (generic) */
+	LK_ROUTE_GEN_EVENTS,    /* GET /api/v1/events (generic SSE of Docker events) */
 	LK_ROUTE__COUNT
 };
 

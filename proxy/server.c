@@ -267,17 +267,26 @@ static int init_inventory(struct lk_server *s, char *err, size_t err_len)
 			   .arch = go_arch(), .os = "linux" },
 		.on_change = lk__sse_on_change,
 		.on_refresh = lk__sse_on_refresh,
+		.on_event = lk__sse_on_event,
 		.arg = s,
 	};
 
-	static const char ka[] = "d\r\n: keepalive\n\n\r\n";
+	/* The Drydock stream's keepalive and the generic stream's heartbeat
+	 * (spec 5), in chunked framing. */
+	static const char ka[] = "d\r\n: keepalive\n\n\r\n", hb[] = "d\r\n: heartbeat\n\n\r\n";
 	s->sse.keepalive = malloc(sizeof(*s->sse.keepalive) + sizeof(ka));
-	if (s->sse.keepalive == NULL)
+	s->sse.heartbeat = malloc(sizeof(*s->sse.heartbeat) + sizeof(hb));
+	if (s->sse.keepalive == NULL || s->sse.heartbeat == NULL)
 		return -ENOMEM;
 	atomic_init(&s->sse.keepalive->refs, 1u << 30);
-	s->sse.keepalive->gen = 0;
+	atomic_init(&s->sse.heartbeat->refs, 1u << 30);
+	s->sse.keepalive->kind = LK_SSE_DRYDOCK;
+	s->sse.heartbeat->kind = LK_SSE_GENERIC;
+	s->sse.keepalive->gen = s->sse.heartbeat->gen = 0;
 	s->sse.keepalive->len = sizeof(ka) - 1;
+	s->sse.heartbeat->len = sizeof(hb) - 1;
 	memcpy(s->sse.keepalive->data, ka, sizeof(ka));
+	memcpy(s->sse.heartbeat->data, hb, sizeof(hb));
 	s->inventory = lk_inventory_new(&o, err, err_len);
 	return s->inventory != NULL ? 0 : -ENOMEM;
 }
@@ -447,6 +456,7 @@ void lk_server_done(struct lk_server *s)
 	if (s->reload_mu_init)
 		pthread_mutex_destroy(&s->reload_mu);
 	free(s->sse.keepalive);
+	free(s->sse.heartbeat);
 	*s = (struct lk_server){ 0 };
 }
 

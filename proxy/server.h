@@ -71,7 +71,8 @@ struct lk_sse_hub {
 	size_t n, cap;
 	uint64_t last_gen;
 	uint64_t lost;		  /* messages a worker's full inbox refused */
-	struct lk_sse_msg *keepalive; /* shared comment frame, never freed while running */
+	struct lk_sse_msg *keepalive; /* shared comment frames, never freed while running */
+	struct lk_sse_msg *heartbeat;
 };
 
 struct lk_server {

@@ -67,12 +67,12 @@ void lk__sess_set_state(struct lk_conn *c, enum lk_conn_state to)
 		[LK_CS_FREE] = 1u << LK_CS_TLS_HANDSHAKE | 1u << LK_CS_READ_HEAD,
 		[LK_CS_TLS_HANDSHAKE] = 1u << LK_CS_READ_HEAD | 1u << LK_CS_CLOSING,
 		[LK_CS_READ_HEAD] = 1u << LK_CS_READ_HEAD | 1u << LK_CS_AUTH | 1u << LK_CS_BODY |
-				    1u << LK_CS_CONTROL | 1u << LK_CS_UPSTREAM | 1u << LK_CS_PROXY |
-				    1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
+				    1u << LK_CS_CONTROL | 1u << LK_CS_SSE | 1u << LK_CS_UPSTREAM |
+				    1u << LK_CS_PROXY | 1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
 		[LK_CS_AUTH] = 1u << LK_CS_PROXY | 1u << LK_CS_BODY | 1u << LK_CS_CONTROL |
+			       1u << LK_CS_SSE | 1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
+		[LK_CS_BODY] = 1u << LK_CS_PROXY | 1u << LK_CS_CONTROL | 1u << LK_CS_SSE |
 			       1u << LK_CS_RESP | 1u << LK_CS_CLOSING,
-		[LK_CS_BODY] = 1u << LK_CS_PROXY | 1u << LK_CS_CONTROL | 1u << LK_CS_RESP |
-			       1u << LK_CS_CLOSING,
 		[LK_CS_CONTROL] = 1u << LK_CS_RESP | 1u << LK_CS_SSE | 1u << LK_CS_CLOSING,
 		[LK_CS_SSE] = 1u << LK_CS_CLOSING,
 		[LK_CS_UPSTREAM] = 1u << LK_CS_RESP | 1u << LK_CS_CLOSING,

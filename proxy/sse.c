@@ -2,11 +2,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "adapters/inventory.h"
 #include "adapters/shape.h"
 #include "core/buf.h"
+#include "core/config.h"
 #include "core/dbg.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -28,6 +30,7 @@ static const char sse_head[] = "HTTP/1.1 200 OK\r\n"
 /* struct sse_sub is one subscriber: its queue of messages and where the
  * current one is. Owned by its connection (c->ext), on its worker's list. */
 struct sse_sub {
+	uint8_t kind; /* enum lk_sse_kind */
 	struct sse_sub *next;
 	struct sse_sub **pprev;
 	struct lk_conn *c;
@@ -51,6 +54,7 @@ struct lk_sse_msg *lk_sse_msg_new(const char *json, size_t len, uint64_t gen)
 	if (m == NULL)
 		return NULL;
 	atomic_init(&m->refs, 1);
+	m->kind = LK_SSE_DRYDOCK;
 	m->gen = gen;
 	char *p = m->data;
 	memcpy(p, head, (size_t)hl);
@@ -141,27 +145,13 @@ uint64_t lk__sse_snapshot_json(struct lk_server *srv, struct lk_obuf *b)
 	return gen;
 }
 
-void lk__sse_on_refresh(void *arg, uint64_t generation)
+/* hub_publish pushes the pending messages into every worker's inbox and
+ * wakes the workers. */
+static void hub_publish(struct lk_server *srv)
 {
-	struct lk_server *srv = arg;
 	struct lk_sse_hub *h = &srv->sse;
-
-	if (generation == h->last_gen && h->n == 0)
-		return;
-	h->last_gen = generation;
-	char *buf = malloc(LK_SSE_SNAPSHOT_MAX);
-	if (buf != NULL) {
-		struct lk_obuf b;
-
-		lk_obuf_init(&b, buf, LK_SSE_SNAPSHOT_MAX);
-		(void)lk__sse_snapshot_json(srv, &b);
-		if (!b.overflow)
-			hub_add(srv, lk_sse_msg_new(b.data, b.len, 0));
-		free(buf);
-	}
 	struct lk_sworker *sws = srv->sworkers;
-	for (size_t i = 0; i < h->n; i++)
-		h->pend[i]->gen = generation;
+
 	for (unsigned w = 0; w < srv->n_workers; w++) {
 		struct lk_sse_inbox *in = &sws[w].sse_inbox;
 		uint32_t head = atomic_load_explicit(&in->head, memory_order_relaxed);
@@ -186,6 +176,133 @@ void lk__sse_on_refresh(void *arg, uint64_t generation)
 	h->n = 0;
 }
 
+/* generic_labels_skip lists the Actor attributes that are not labels
+ * (spec docker-drydock-edge 5). */
+static bool generic_labels_skip(const char *k)
+{
+	static const char *const skip[] = {
+		"name", "image", "exitCode", "signal", "execID", "maintainer",
+		"org.opencontainers.image.created", "org.opencontainers.image.revision",
+		"org.opencontainers.image.source", "org.opencontainers.image.title",
+		"org.opencontainers.image.url", "org.opencontainers.image.version",
+	};
+	for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
+		if (strcmp(k, skip[i]) == 0)
+			return true;
+	return false;
+}
+
+void lk__sse_on_event(void *arg, const struct lk_jval *ev)
+{
+	struct lk_server *srv = arg;
+	const struct lk_jval *attrs = lk_json_path(ev, "Actor", "Attributes", NULL);
+	char buf[8192], ts[32] = "";
+	struct lk_obuf b;
+	int64_t t = 0;
+
+	if (srv->cfg->adapter != LK_ADAPTER_GENERIC)
+		return;
+	if (lk_json_i64(lk_json_get(ev, "time"), &t)) {
+		time_t tt = (time_t)t;
+		struct tm tm;
+
+		gmtime_r(&tt, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	lk_obuf_init(&b, buf, sizeof(buf));
+	lk_obuf_puts(&b, "{\"ts\":");
+	lk_json_put_str(&b, ts, strlen(ts));
+	static const char *const keys[][2] = {
+		{ "type", "Type" }, { "action", "Action" },
+	};
+	for (size_t i = 0; i < 2; i++) {
+		const char *v = lk_json_str(lk_json_get(ev, keys[i][1]));
+		lk_obuf_puts(&b, ",\"");
+		lk_obuf_puts(&b, keys[i][0]);
+		lk_obuf_puts(&b, "\":");
+		lk_json_put_str(&b, v != NULL ? v : "", v != NULL ? strlen(v) : 0);
+	}
+	const char *id = lk_json_str(lk_json_path(ev, "Actor", "ID", NULL));
+	const char *name = lk_json_str(lk_json_get(attrs, "name"));
+	const char *image = lk_json_str(lk_json_get(attrs, "image"));
+	lk_obuf_puts(&b, ",\"containerId\":");
+	lk_json_put_str(&b, id != NULL ? id : "", id != NULL ? strlen(id) : 0);
+	lk_obuf_puts(&b, ",\"name\":");
+	lk_json_put_str(&b, name != NULL ? name : "", name != NULL ? strlen(name) : 0);
+	lk_obuf_puts(&b, ",\"image\":");
+	lk_json_put_str(&b, image != NULL ? image : "", image != NULL ? strlen(image) : 0);
+	size_t n_labels = 0;
+	for (size_t i = 0; i < lk_json_len(attrs); i++) {
+		const char *k = lk_json_key_at(attrs, i);
+		const char *v = lk_json_str(lk_json_at(attrs, i));
+
+		if (k == NULL || v == NULL || generic_labels_skip(k))
+			continue;
+		lk_obuf_puts(&b, n_labels++ == 0 ? ",\"labels\":{" : ",");
+		lk_json_put_str(&b, k, strlen(k));
+		lk_obuf_puts(&b, ":");
+		lk_json_put_str(&b, v, strlen(v));
+	}
+	if (n_labels != 0)
+		lk_obuf_puts(&b, "}");
+	lk_obuf_puts(&b, "}");
+	if (b.overflow)
+		return;
+	struct lk_sse_msg *m = lk_sse_msg_new(b.data, b.len, 0);
+	if (m == NULL)
+		return;
+	m->kind = LK_SSE_GENERIC;
+	/* Events go out as they come, not with a refresh. */
+	struct lk_sse_hub *h = &srv->sse;
+	size_t held = h->n;
+	struct lk_sse_msg **saved = NULL;
+	if (held != 0) {
+		/* Pending refresh messages wait for their generation. */
+		saved = malloc(held * sizeof(*saved));
+		if (saved == NULL) {
+			lk_sse_msg_put(m);
+			return;
+		}
+		memcpy(saved, h->pend, held * sizeof(*saved));
+		h->n = 0;
+	}
+	hub_add(srv, m);
+	hub_publish(srv);
+	for (size_t i = 0; i < held; i++)
+		hub_add(srv, saved[i]);
+	free(saved);
+}
+
+void lk__sse_on_refresh(void *arg, uint64_t generation)
+{
+	struct lk_server *srv = arg;
+	struct lk_sse_hub *h = &srv->sse;
+
+	if (generation == h->last_gen && h->n == 0)
+		return;
+	h->last_gen = generation;
+	char *buf = malloc(LK_SSE_SNAPSHOT_MAX);
+	if (buf != NULL) {
+		struct lk_obuf b;
+
+		lk_obuf_init(&b, buf, LK_SSE_SNAPSHOT_MAX);
+		(void)lk__sse_snapshot_json(srv, &b);
+		if (!b.overflow)
+			hub_add(srv, lk_sse_msg_new(b.data, b.len, 0));
+		free(buf);
+	}
+	for (size_t i = 0; i < h->n; i++)
+		h->pend[i]->gen = generation;
+	/* The Drydock stream only: a generic agent has no snapshot frames. */
+	if (srv->cfg->adapter == LK_ADAPTER_GENERIC) {
+		for (size_t i = 0; i < h->n; i++)
+			lk_sse_msg_put(h->pend[i]);
+		h->n = 0;
+		return;
+	}
+	hub_publish(srv);
+}
+
 /* ---- subscribers (worker thread) ------------------------------------------------ */
 
 static struct lk_sworker *sw_of(struct lk_conn *c)
@@ -195,7 +312,7 @@ static struct lk_sworker *sw_of(struct lk_conn *c)
 
 static void sub_kick(struct sse_sub *s);
 
-int lk__sse_subscribe(struct lk_conn *c)
+int lk__sse_subscribe(struct lk_conn *c, enum lk_sse_kind kind)
 {
 	struct lk_sworker *sw = sw_of(c);
 	struct sse_sub *s = calloc(1, sizeof(*s));
@@ -203,6 +320,7 @@ int lk__sse_subscribe(struct lk_conn *c)
 	if (s == NULL)
 		return -ENOMEM;
 	s->c = c;
+	s->kind = (uint8_t)kind;
 	s->next = sw->sse_subs;
 	if (s->next != NULL)
 		s->next->pprev = &s->next;
@@ -231,7 +349,7 @@ void lk__sse_unsubscribe(struct lk_conn *c)
 /* enqueue adds m for s, or drops the subscriber when its queue is full. */
 static void enqueue(struct sse_sub *s, struct lk_sse_msg *m)
 {
-	if (s->started && m->gen != 0 && m->gen <= s->gen_min)
+	if (m->kind != s->kind || (s->started && m->gen != 0 && m->gen <= s->gen_min))
 		return;
 	if (s->qn == LK_SSE_QUEUE) {
 		sw_of(s->c)->stats.sse_dropped++;
@@ -349,7 +467,8 @@ void lk__sse_begin(struct lk_conn *c, uint64_t gen, const char *frames, size_t l
 		return;
 	}
 	memcpy(s->initial, sse_head, sizeof(sse_head) - 1);
-	memcpy(s->initial + sizeof(sse_head) - 1, frames, len);
+	if (len != 0)
+		memcpy(s->initial + sizeof(sse_head) - 1, frames, len);
 	s->initial_len = sizeof(sse_head) - 1 + len;
 	s->initial_off = 0;
 	s->gen_min = gen;
@@ -413,9 +532,11 @@ void lk__sse_on_timer(struct lk_conn *c)
 
 	/* A comment line every LK_SSE_KEEPALIVE_S seconds (DESIGN.md decision
 	 * 4): the reference sent none, and idle proxies cut quiet streams. */
-	if (s != NULL && h->keepalive != NULL && s->qn < LK_SSE_QUEUE) {
-		atomic_fetch_add_explicit(&h->keepalive->refs, 1, memory_order_relaxed);
-		s->q[(s->qh + s->qn) % LK_SSE_QUEUE] = h->keepalive;
+	struct lk_sse_msg *ka = s != NULL && s->kind == LK_SSE_GENERIC ? h->heartbeat : h->keepalive;
+
+	if (s != NULL && ka != NULL && s->qn < LK_SSE_QUEUE) {
+		atomic_fetch_add_explicit(&ka->refs, 1, memory_order_relaxed);
+		s->q[(s->qh + s->qn) % LK_SSE_QUEUE] = ka;
 		s->qn++;
 		sub_kick(s);
 	}

@@ -40,8 +40,12 @@ struct lk_server;
 struct lk_worker;
 struct lk_inv_change;
 
+/* Which stream a message belongs to. */
+enum lk_sse_kind { LK_SSE_DRYDOCK, LK_SSE_GENERIC };
+
 struct lk_sse_msg {
 	_Atomic uint32_t refs;
+	uint8_t kind;  /* enum lk_sse_kind */
 	uint64_t gen;
 	uint32_t len;
 	char data[];
@@ -56,6 +60,7 @@ struct lk_sse_inbox {
 /* Inventory-thread side (arg is the struct lk_server). */
 void lk__sse_on_change(void *arg, const struct lk_inv_change *ch);
 void lk__sse_on_refresh(void *arg, uint64_t generation);
+void lk__sse_on_event(void *arg, const struct lk_jval *ev);
 
 /* lk__sse_snapshot_json writes the dd:watcher-snapshot object of the
  * current inventory into b and returns the generation it shows (inventory or
@@ -64,7 +69,7 @@ struct lk_obuf;
 uint64_t lk__sse_snapshot_json(struct lk_server *srv, struct lk_obuf *b);
 
 /* Worker side. */
-int lk__sse_subscribe(struct lk_conn *c);         /* before the SSE_START job */
+int lk__sse_subscribe(struct lk_conn *c, enum lk_sse_kind kind); /* drydock: before SSE_START */
 void lk__sse_begin(struct lk_conn *c, uint64_t gen, const char *frames, size_t len);
 void lk__sse_unsubscribe(struct lk_conn *c);      /* connection closing/freed */
 void lk__sse_on_wake(struct lk_worker *w);

@@ -47,9 +47,9 @@ def check_container(t, c):
 class EventStream:
     """A reader of /api/events on its own socket: frames go to a queue."""
 
-    def __init__(self, agent, headers):
+    def __init__(self, agent, headers, path="/api/events"):
         self.s = socket.create_connection(("127.0.0.1", agent.port), timeout=60)
-        req = "GET /api/events HTTP/1.1\r\nHost: x\r\n" + "".join(
+        req = "GET %s HTTP/1.1\r\nHost: x\r\n" % path + "".join(
             "%s: %s\r\n" % kv for kv in headers.items()) + "\r\n"
         self.s.sendall(req.encode())
         self.q = queue.Queue()
@@ -228,6 +228,20 @@ class Drydock(lk.TestCase):
         self.assertEqual((c["name"], c["status"]), ("lk-gen", "created"))
         # Drydock routes are not served by the generic adapter: proxied.
         self.assertEqual(a.request("GET", "/api/containers", h)[0], 404)
+        # The generic event stream: Docker's container events as they come.
+        es = EventStream(a, h, "/api/v1/events")
+        self.addCleanup(es.close)
+        lk.wait_until(lambda: es.head is not None, 10, "event stream head")
+        self.assertIn(b"text/event-stream", es.head)
+        self.d.docker("start", "lk-gen")
+        ev = es.next(lambda e: e["action"] == "start")
+        self.assertEqual((ev["type"], ev["name"], ev["image"]), ("container", "lk-gen", "busybox:latest"))
+        self.assertRegex(ev["ts"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertEqual(len(ev["containerId"]), 64)
+        self.assertNotIn("labels", ev)
+        # The inventory metric follows.
+        st, _, body = a.request("GET", "/metrics", h)
+        self.assertIn(b"lookout_inventory_containers 1\n", body)
 
 
 if __name__ == "__main__":
