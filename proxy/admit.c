@@ -50,6 +50,7 @@
 #include "core/version.h"
 #include "core/worker.h"
 #include "proxy/control.h"
+#include "proxy/logs.h"
 #include "proxy/routes.h"
 #include "proxy/server.h"
 #include "proxy/sse.h"
@@ -237,6 +238,27 @@ static void admitted(struct lk_conn *c)
 		}
 		control_submit(c);
 		return;
+	case LK_ROUTE_LOGS: {
+		/* With follow, Docker's stream is relayed (demultiplexed) by the
+		 * proxy; without, the control thread answers. */
+		char t[LK_LOGS_TARGET_MAX], ref[LK_LOGS_REF_MAX + 1];
+		bool follow;
+		const char *why;
+
+		if (lk__logs_target(x->req.target, x->req.target_len, t, sizeof(t), ref, &follow,
+				    &why) < 0) {
+			char body[128];
+
+			snprintf(body, sizeof(body), "{\"message\":\"%s\"}\n", why);
+			lk__sess_respond_json(c, 400, NULL, body);
+			return;
+		}
+		if (follow)
+			lk__fwd_start(c);
+		else
+			control_submit(c);
+		return;
+	}
 	case LK_ROUTE_GEN_EVENTS:
 		/* Docker's events as they come: no initial frames. */
 		if (lk__sse_subscribe(c, LK_SSE_GENERIC) < 0) {

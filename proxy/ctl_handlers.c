@@ -26,6 +26,7 @@
 #include "core/timer.h"
 #include "core/version.h"
 #include "proxy/control_int.h"
+#include "proxy/logs.h"
 #include "proxy/server.h"
 #include "proxy/sse.h"
 
@@ -480,26 +481,6 @@ static void text(struct lk_ctl_result *res, int status, const char *prefix, cons
 	res->len = res->body != NULL ? (size_t)LK_MIN((size_t)n, sizeof(buf) - 1) : 0;
 }
 
-/* container_ref copies the {id} that follows prefix in target into out:
- * Docker IDs and names only ([A-Za-z0-9][A-Za-z0-9_.-]*, at most 128
- * bytes), ending at '/', '?' or the end. Returns its length, or 0. */
-static size_t container_ref(const char *target, const char *prefix, char out[129])
-{
-	size_t pl = strlen(prefix), n = 0;
-
-	if (strncmp(target, prefix, pl) != 0)
-		return 0;
-	for (const char *p = target + pl; *p != '\0' && *p != '/' && *p != '?'; p++) {
-		bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			  (*p >= '0' && *p <= '9') || (n > 0 && (*p == '_' || *p == '.' || *p == '-'));
-		if (!ok || n == 128)
-			return 0;
-		out[n++] = *p;
-	}
-	out[n] = '\0';
-	return n;
-}
-
 /* docker_message finds Docker's {"message": ...} in an error body. */
 static void docker_message(const char *body, size_t len, char *out, size_t cap)
 {
@@ -516,7 +497,7 @@ static void container_delete(struct lk_ctl_env *env, const struct lk_ctl_req *rq
 	char ref[129], target[200], msg[1024], *body = NULL;
 	size_t len = 0;
 
-	if (container_ref(rq->target, "/api/containers/", ref) == 0) {
+	if (lk__container_ref(rq->target, "/api/containers/", ref) == 0) {
 		text(res, 400, "invalid container id", "");
 		return;
 	}
@@ -538,87 +519,20 @@ static void container_delete(struct lk_ctl_env *env, const struct lk_ctl_req *rq
 	text(res, st == 404 || st == 409 ? st : 500, "removing container: ", msg);
 }
 
-/* query_get finds name=value in the query of target (first match), copying
- * the raw value. Returns true when present. */
-static bool query_get(const char *target, const char *name, char *out, size_t cap)
-{
-	const char *q = strchr(target, '?');
-	size_t nl = strlen(name);
-
-	for (const char *p = q != NULL ? q + 1 : NULL; p != NULL && *p != '\0';) {
-		const char *end = strchr(p, '&');
-		size_t plen = end != NULL ? (size_t)(end - p) : strlen(p);
-
-		if (plen >= nl && strncmp(p, name, nl) == 0 && (plen == nl || p[nl] == '=')) {
-			size_t vl = plen > nl ? plen - nl - 1 : 0;
-			snprintf(out, cap, "%.*s", (int)LK_MIN(vl, cap - 1), plen > nl ? p + nl + 1 : "");
-			return true;
-		}
-		p = end != NULL ? end + 1 : NULL;
-	}
-	return false;
-}
-
-static bool is_true(const char *v)
-{
-	return strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
-}
-
-static bool url_safe(const char *v)
-{
-	for (; *v != '\0'; v++)
-		if (!((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') || (*v >= '0' && *v <= '9') ||
-		      *v == '.' || *v == '-' || *v == '_' || *v == ':' || *v == '%'))
-			return false;
-	return true;
-}
-
 /* logs answers the adapter's logs route without follow: Docker's output,
  * demultiplexed unless the container has a TTY (then it is not framed). */
 static void logs(struct lk_ctl_env *env, const struct lk_ctl_req *rq, struct lk_ctl_result *res)
 {
-	const char *prefix = strncmp(rq->target, "/api/v1/", 8) == 0 ? "/api/v1/containers/"
-								    : "/api/containers/";
-	char ref[129], v[64], target[512], *body = NULL;
+	char ref[129], target[LK_LOGS_TARGET_MAX], *body = NULL;
 	size_t len = 0;
-	struct lk_obuf q;
+	bool follow;
+	const char *why;
 
-	if (container_ref(rq->target, prefix, ref) == 0) {
-		text(res, 400, "invalid container id", "");
+	if (lk__logs_target(rq->target, strlen(rq->target), target, sizeof(target), ref, &follow,
+			    &why) < 0) {
+		text(res, 400, why, "");
 		return;
 	}
-	lk_obuf_init(&q, target, sizeof(target) - 1);
-	lk_obuf_puts(&q, "/containers/");
-	lk_obuf_puts(&q, ref);
-	lk_obuf_puts(&q, "/logs?stdout=1&stderr=1");
-	if (query_get(rq->target, "tail", v, sizeof(v))) {
-		char *end;
-		long long t = strtoll(v, &end, 10);
-
-		/* tail=0 is legitimate: Drydock asks for it (spec 4.3). */
-		if (v[0] == '\0' || *end != '\0' || t < 0 || v[0] == '+') {
-			text(res, 400, "invalid tail: must be a non-negative integer", "");
-			return;
-		}
-		lk_obuf_puts(&q, "&tail=");
-		lk_obuf_put_i64(&q, t);
-	}
-	static const char *const pass[] = { "since", "until" };
-	for (size_t i = 0; i < 2; i++) {
-		if (query_get(rq->target, pass[i], v, sizeof(v)) && v[0] != '\0') {
-			if (!url_safe(v)) {
-				text(res, 400, "invalid ", pass[i]);
-				return;
-			}
-			lk_obuf_puts(&q, "&");
-			lk_obuf_puts(&q, pass[i]);
-			lk_obuf_puts(&q, "=");
-			lk_obuf_puts(&q, v);
-		}
-	}
-	if (query_get(rq->target, "timestamps", v, sizeof(v)) && is_true(v))
-		lk_obuf_puts(&q, "&timestamps=1");
-	target[q.len] = '\0';
 
 	/* TTY output is not framed: ask once. */
 	char itarget[200];

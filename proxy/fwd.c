@@ -33,7 +33,9 @@
 #include "core/http.h"
 #include "core/pool.h"
 #include "core/tls.h"
+#include "proxy/logs.h"
 #include "proxy/relay.h"
+#include "proxy/routes.h"
 #include "proxy/rewrite.h"
 #include "proxy/session_int.h"
 
@@ -52,6 +54,7 @@ enum fwd_phase { PH_CONNECT, PH_REQ_HEAD, PH_REQ_BODY0, PH_RESP_HEAD, PH_CLI_HEA
 #define XF_CNT_HIJACK (1u << 10)
 #define XF_RESP_SENT (1u << 11) /* a response head went to the client */
 #define XF_CLI_CLOSE (1u << 12) /* the client connection ends with this response */
+#define XF_DEMUX (1u << 13)     /* the adapters' follow logs: Docker's frames become text */
 
 struct lk_xfer {
 	uint32_t flags;
@@ -364,7 +367,8 @@ static void init_u2c(struct lk_conn *c, const struct lk_http_resp *resp, bool ra
 {
 	struct lk_xfer *xf = xf_of(c);
 	struct lk_sess_ctx *x = ctx_of(c);
-	bool splice = c->tls == NULL && !sw_of(c)->srv->relay_copy && (xf->flags & XF_STREAM);
+	bool splice = c->tls == NULL && !sw_of(c)->srv->relay_copy && (xf->flags & XF_STREAM) &&
+		      !(xf->flags & XF_DEMUX);
 	enum lk_http_body bb = raw ? LK_HTTP_BODY_EOF : lk_http_resp_body(resp, x->head_only);
 
 	switch (bb) {
@@ -474,19 +478,29 @@ static void got_resp_head(struct lk_conn *c, uint32_t head_len)
 	}
 	if (c->flags & LK_SF_CLOSE_AFTER)
 		xf->flags |= XF_CLI_CLOSE;
+	bool demux = (xf->flags & XF_DEMUX) && resp->status == 200 && !raw;
 	struct lk_proxy_resp_opts ro = {
 		.close_after = (xf->flags & XF_CLI_CLOSE) != 0,
 		.keep_alive_10 = (x->req.flags & LK_HTTP_F_KEEPALIVE_10) != 0,
 	};
 	struct lk_obuf b;
 	lk_obuf_init(&b, x->out, sizeof(x->out));
-	if (lk_proxy_write_resp_head(&b, resp, &ro) < 0) {
+	if (demux) {
+		/* The adapters' logs are text, to the end of the stream. */
+		xf->u2c.demux = true;
+		lk_http_chunked_init(&xf->u2c.dech, 0);
+		xf->flags |= XF_CLI_CLOSE;
+		lk_obuf_puts(&b, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
+				 "Cache-Control: no-cache\r\nConnection: close\r\n\r\n");
+	} else if (lk_proxy_write_resp_head(&b, resp, &ro) < 0) {
 		upstream_failed(c, -E2BIG);
 		return;
 	}
 	xf->head_len = b.len;
 	xf->extra_off = head_len;
 	ssize_t k = lk_relay_account(&xf->u2c, x->up + head_len, x->up_len - head_len);
+	if (k >= 0)
+		k = lk_relay_demux(&xf->u2c, x->up + head_len, (size_t)k);
 	if (k < 0) {
 		upstream_failed(c, -EPROTO);
 		return;
@@ -692,6 +706,23 @@ static int build_up_head(struct lk_conn *c)
 	struct lk_obuf b;
 
 	lk_obuf_init(&b, x->out, sizeof(x->out));
+	if (xf->flags & XF_DEMUX) {
+		/* The adapters' logs route, asked of Docker's logs endpoint
+		 * (admission checked the target). */
+		char t[LK_LOGS_TARGET_MAX], ref[LK_LOGS_REF_MAX + 1];
+		bool follow;
+		const char *why;
+
+		if (lk__logs_target(x->req.target, x->req.target_len, t, sizeof(t), ref, &follow,
+				    &why) < 0)
+			return -EINVAL;
+		lk_obuf_puts(&b, "GET ");
+		lk_obuf_puts(&b, t);
+		lk_obuf_puts(&b, " HTTP/1.1\r\nHost: docker\r\nUser-Agent: lookout\r\n"
+				 "Connection: close\r\n\r\n");
+		xf->head_len = b.len;
+		return b.overflow ? -ENOSPC : 0;
+	}
 	if (lk_proxy_write_req_head(&b, &x->req, &o) < 0)
 		return -ENOSPC;
 	if ((xf->flags & XF_STREAM) && !(xf->flags & XF_HIJACK)) {
@@ -712,9 +743,11 @@ void lk__fwd_start(struct lk_conn *c)
 	struct lk_server *srv = sw->srv;
 	struct lk_sess_ctx *x = ctx_of(c);
 	const struct lk_http_req *r = &x->req;
-	bool hijack = lk_proxy_hijack_kind(r) == LK_HIJACK_UPGRADE;
-	bool stream = hijack || lk_proxy_is_streaming(r->target, r->target_len);
-	uint32_t flags = (hijack ? XF_HIJACK | XF_CNT_HIJACK : 0) | (stream ? XF_STREAM : 0);
+	bool logs = x->route == LK_ROUTE_LOGS;
+	bool hijack = !logs && lk_proxy_hijack_kind(r) == LK_HIJACK_UPGRADE;
+	bool stream = logs || hijack || lk_proxy_is_streaming(r->target, r->target_len);
+	uint32_t flags = (hijack ? XF_HIJACK | XF_CNT_HIJACK : 0) | (stream ? XF_STREAM : 0) |
+			 (logs ? XF_DEMUX : 0);
 
 	if (hijack && !admit(&srv->n_hijacks, srv->cfg->max_hijacks)) {
 		limited(c, "too many concurrent hijacked sessions");

@@ -49,6 +49,50 @@ ssize_t lk_relay_account(struct lk_relay_dir *d, const char *p, size_t n)
 	return (ssize_t)take;
 }
 
+ssize_t lk_relay_demux(struct lk_relay_dir *d, char *p, size_t n)
+{
+	size_t in = 0, out = 0;
+
+	if (!d->demux)
+		return (ssize_t)n;
+	if (d->framing == LK_RELAY_CHUNKED) {
+		ssize_t rc = lk_http_chunked_decode(&d->dech, p, &n);
+		if (rc < 0 && rc != LK_AGAIN)
+			return -EPROTO;
+	}
+	if (d->dm == 0 && n > 0) {
+		/* A frame header starts with the stream (0, 1 or 2) and three
+		 * zero bytes; TTY output (not framed) practically never does. */
+		const unsigned char *b = (const unsigned char *)p;
+		bool framed = b[0] <= 2 && (n < 2 || b[1] == 0) && (n < 3 || b[2] == 0) &&
+			      (n < 4 || b[3] == 0);
+		d->dm = framed ? 1 : 2;
+	}
+	if (d->dm != 1)
+		return (ssize_t)n;
+	while (in < n) {
+		if (d->pay_left == 0) {
+			size_t take = LK_MIN((size_t)(8 - d->hdr_have), n - in);
+
+			memcpy(d->hdr + d->hdr_have, p + in, take);
+			d->hdr_have += (uint8_t)take;
+			in += take;
+			if (d->hdr_have == 8) {
+				d->pay_left = (uint32_t)d->hdr[4] << 24 | (uint32_t)d->hdr[5] << 16 |
+					      (uint32_t)d->hdr[6] << 8 | d->hdr[7];
+				d->hdr_have = 0;
+			}
+			continue;
+		}
+		size_t take = LK_MIN((size_t)d->pay_left, n - in);
+		memmove(p + out, p + in, take);
+		out += take;
+		in += take;
+		d->pay_left -= (uint32_t)take;
+	}
+	return (ssize_t)out;
+}
+
 void lk_relay_release(struct lk_conn *c, struct lk_relay_dir *d)
 {
 	if (d->buf == NULL)
@@ -66,6 +110,9 @@ static int hold(struct lk_conn *c, struct lk_relay_dir *d, uint8_t aux, int res,
 	d->cqe_flags = flags;
 	d->off = 0;
 	ssize_t k = lk_relay_account(d, d->buf, (size_t)res);
+	if (k < 0)
+		return (int)k;
+	k = lk_relay_demux(d, d->buf, (size_t)k);
 	if (k < 0)
 		return (int)k;
 	d->len = (uint32_t)k;

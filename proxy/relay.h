@@ -60,6 +60,15 @@ struct lk_relay_dir {
 	uint64_t remaining; /* LK_RELAY_LENGTH: bytes still to come */
 	uint64_t bytes;     /* relayed so far */
 	struct lk_http_chunked ch;
+	/* Demultiplexing (the adapters' follow logs): Docker -> client, copy
+	 * relay only. Docker's chunked framing is decoded and its stream
+	 * frames' 8-byte headers dropped, so the client gets the text. */
+	bool demux;
+	uint8_t dm;         /* 0 undecided, 1 framed, 2 raw (a TTY's output is not framed) */
+	uint8_t hdr_have;   /* bytes of the current frame header collected */
+	uint8_t hdr[8];
+	uint32_t pay_left;  /* payload bytes of the current frame still to come */
+	struct lk_http_chunked dech;
 };
 
 /* lk_relay_init prepares d for a body of the given framing (len for
@@ -78,6 +87,10 @@ enum lk_relay_ev lk_relay_c2u(struct lk_conn *c, struct lk_relay_dir *d, enum lk
 			      uint8_t aux, int res, uint32_t flags);
 /* lk_relay_release gives back a held buffer (connection closing). */
 void lk_relay_release(struct lk_conn *c, struct lk_relay_dir *d);
+/* lk_relay_demux turns n body bytes at p (already accounted) into what the
+ * client gets, in place, when d->demux is set: returns the new length, or
+ * -EPROTO for bad chunked framing. */
+ssize_t lk_relay_demux(struct lk_relay_dir *d, char *p, size_t n);
 /* lk_relay_account applies d's framing to n bytes (borrowed) that were or
  * will be relayed outside the step functions (body bytes that arrived with a
  * head): returns how many belong to the body, sets d->eof when it ended there

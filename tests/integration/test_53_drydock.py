@@ -216,6 +216,45 @@ class Drydock(lk.TestCase):
         self.assertNotIn(b"\x01\x00\x00\x00", body)
         self.assertEqual(self.get("/api/containers/lk-no-such/logs")[0], 404)
 
+    def follow(self, ref, want, extra=""):
+        """Reads /api/containers/{ref}/logs?follow=1 until want (bytes) shows."""
+        s = socket.create_connection(("127.0.0.1", self.a.port), timeout=30)
+        try:
+            s.sendall(("GET /api/containers/%s/logs?follow=1%s HTTP/1.1\r\nHost: x\r\n"
+                       "X-Dd-Agent-Secret: %s\r\n\r\n" % (ref, extra, self.secret)).encode())
+            data = b""
+            while want not in data:
+                b = s.recv(65536)
+                if not b:
+                    break
+                data += b
+            return data
+        finally:
+            s.close()
+
+    def test_follow_logs_stream_demultiplexed(self):
+        d = self.d
+        d.docker("run", "-d", "--name", "lk-dd-follow", "busybox:latest", "sh", "-c",
+                 "i=0; while true; do echo out$i; echo err$i >&2; i=$((i+1)); sleep 0.2; done")
+        self.addCleanup(d.remove_container, "lk-dd-follow")
+        data = self.follow("lk-dd-follow", b"err5\n")
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertIn(b"200 OK", head)
+        self.assertIn(b"text/plain; charset=utf-8", head)
+        lines = body.decode().split()
+        # Text only: every line is ours, no frame headers in between.
+        self.assertTrue(all(ln.startswith(("out", "err")) and ln[3:].isdigit() for ln in lines), lines)
+        self.assertIn("out5", lines)
+        # A TTY container's output is not framed: passed through.
+        d.docker("run", "-d", "-t", "--name", "lk-dd-follow-tty", "busybox:latest", "sh", "-c",
+                 "while true; do echo ttyline; sleep 0.2; done")
+        self.addCleanup(d.remove_container, "lk-dd-follow-tty")
+        data = self.follow("lk-dd-follow-tty", b"ttyline\r\nttyline")
+        self.assertIn(b"ttyline\r\nttyline", data)
+        # The bad tail is refused before Docker is asked.
+        st, _, _ = self.get("/api/containers/lk-dd-follow/logs?follow=1&tail=x")
+        self.assertEqual(st, 400)
+
     def test_generic_adapter(self):
         a = self.start_agent({"ADAPTER": "generic"}, dockerd=self.d)
         self.d.docker("create", "--name", "lk-gen", "busybox:latest", "true")
