@@ -255,6 +255,25 @@ class Drydock(lk.TestCase):
         st, _, _ = self.get("/api/containers/lk-dd-follow/logs?follow=1&tail=x")
         self.assertEqual(st, 400)
 
+    def test_keepalive_and_events_reconnect(self):
+        es = EventStream(self.a, self.h)
+        self.addCleanup(es.close)
+        es.next(lambda e: e["type"] == "dd:watcher-snapshot")
+        # A quiet stream gets a comment at least every 30 s.
+        t0 = time.monotonic()
+        while True:
+            ev = es.q.get(timeout=45)
+            self.assertIsNotNone(ev, "stream ended")
+            if ev.startswith(":"):
+                break
+        self.assertLess(time.monotonic() - t0, 40)
+        # Docker restarts: the events subscription comes back by itself
+        # and the next change arrives.
+        self.d.restart()
+        self.d.docker("create", "--name", "lk-dd-after", "busybox:latest", "true")
+        ev = es.next(lambda e: e["type"] == "dd:container-added", timeout=90)
+        self.assertEqual(ev["data"]["name"], "lk-dd-after")
+
     def test_generic_adapter(self):
         a = self.start_agent({"ADAPTER": "generic"}, dockerd=self.d)
         self.d.docker("create", "--name", "lk-gen", "busybox:latest", "true")
