@@ -274,6 +274,36 @@ class Drydock(lk.TestCase):
         ev = es.next(lambda e: e["type"] == "dd:container-added", timeout=90)
         self.assertEqual(ev["data"]["name"], "lk-dd-after")
 
+    def test_slow_client_is_dropped(self):
+        # A subscriber that stops reading: its socket buffers fill, then its
+        # 64-message queue, then it is dropped and counted; the agent's
+        # memory does not grow with it.
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", self.a.port))
+        self.addCleanup(s.close)
+        s.sendall(("GET /api/events HTTP/1.1\r\nHost: x\r\nX-Dd-Agent-Secret: %s\r\n\r\n"
+                   % self.secret).encode())
+        # A well-behaved reader alongside keeps working.
+        good = EventStream(self.a, self.h)
+        self.addCleanup(good.close)
+        good.next(lambda e: e["type"] == "dd:watcher-snapshot")
+
+        def dropped():
+            st, _, body = self.get("/metrics")
+            for ln in body.decode().splitlines():
+                if ln.startswith("lookout_sse_dropped_total "):
+                    return float(ln.split()[1]) >= 1
+            return False
+        n = 0
+        while not dropped():
+            self.assertLess(n, 200, "the slow client was never dropped")
+            self.d.docker("create", "--name", "lk-dd-slow-%d" % n, "--label", "pad=" + "x" * 16000,
+                          "busybox:latest", "true")
+            n += 1
+        last = "lk-dd-slow-%d" % (n - 1)
+        good.next(lambda e: e["type"] == "dd:container-added" and e["data"]["name"] == last, timeout=60)
+
     def test_generic_adapter(self):
         a = self.start_agent({"ADAPTER": "generic"}, dockerd=self.d)
         self.d.docker("create", "--name", "lk-gen", "busybox:latest", "true")
