@@ -7,7 +7,7 @@ BUILD_REL  := build/release
 BUILD_FUZZ := build/fuzz
 BUILD_TSAN := build/tsan
 # Unit tests of state shared across threads, also run under ThreadSanitizer.
-TSAN_TESTS := $(foreach t,test_verifier test_log test_shtab test_registry test_audit test_enroll,\
+TSAN_TESTS := $(foreach t,test_verifier test_log test_shtab test_registry test_audit test_enroll test_spsc,\
 	$(if $(wildcard tests/unit/$(t).c),$(t)))
 CTEST_ARGS ?=
 

@@ -146,6 +146,8 @@ static int init_workers(struct lk_server *s, char *err, size_t err_len)
 		struct lk_sworker *sw = &sws[i];
 		int rc = lk_worker_init(&sw->w, i, per, s->listen_fds[i], &lk_session_ops, sw);
 
+		lk_spsc_init(&sw->sse_inbox);
+
 		uint32_t n_ctx = LK_MIN(per, (uint32_t)LK_CTX_PER_WORKER_MAX);
 		if (rc == 0)
 			rc = lk_pool_init(&sw->ctx_pool, "request", sizeof(struct lk_sess_ctx), n_ctx);
@@ -432,9 +434,8 @@ void lk_server_done(struct lk_server *s)
 			close(sws[i].w.listen_fd);
 		while (sws[i].n_up_pool > 0)
 			close(sws[i].up_pool[--sws[i].n_up_pool]);
-		for (uint32_t t = atomic_load(&sws[i].sse_inbox.tail);
-		     t != atomic_load(&sws[i].sse_inbox.head); t++)
-			lk_sse_msg_put(sws[i].sse_inbox.slot[t % LK_SSE_INBOX]);
+		for (struct lk_sse_msg *m; (m = lk_spsc_pop(&sws[i].sse_inbox)) != NULL;)
+			lk_sse_msg_put(m);
 		lk_pool_done(&sws[i].ctx_pool);
 		lk_pool_done(&sws[i].xfer_pool);
 		lk_pool_done(&sws[i].tls_in_pool);

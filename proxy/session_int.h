@@ -94,7 +94,7 @@ struct lk_sworker {
 	struct lk_server_stats stats;
 	unsigned tq[LK_TQ__COUNT];
 	uint64_t auth_seq; /* verdict cookies of this worker */
-	struct lk_sse_inbox sse_inbox; /* event-stream messages from the inventory thread */
+	struct lk_spsc sse_inbox;      /* event-stream messages from the inventory thread */
 	struct sse_sub *sse_subs;      /* this worker's event-stream subscribers */
 };
 

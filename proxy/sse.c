@@ -153,20 +153,14 @@ static void hub_publish(struct lk_server *srv)
 	struct lk_sworker *sws = srv->sworkers;
 
 	for (unsigned w = 0; w < srv->n_workers; w++) {
-		struct lk_sse_inbox *in = &sws[w].sse_inbox;
-		uint32_t head = atomic_load_explicit(&in->head, memory_order_relaxed);
-
 		for (size_t i = 0; i < h->n; i++) {
-			uint32_t tail = atomic_load_explicit(&in->tail, memory_order_acquire);
-
-			if (head - tail == LK_SSE_INBOX) {
-				h->lost++; /* that worker is far behind: its subscribers resync on the next snapshot */
-				continue;
-			}
+			/* The reference goes with the message: taken before the
+			 * push publishes it. */
 			atomic_fetch_add_explicit(&h->pend[i]->refs, 1, memory_order_relaxed);
-			in->slot[head % LK_SSE_INBOX] = h->pend[i];
-			head++;
-			atomic_store_explicit(&in->head, head, memory_order_release);
+			if (!lk_spsc_push(&sws[w].sse_inbox, h->pend[i])) {
+				atomic_fetch_sub_explicit(&h->pend[i]->refs, 1, memory_order_relaxed);
+				h->lost++; /* that worker is far behind: its subscribers resync on the next snapshot */
+			}
 		}
 		uint64_t one = 1;
 		(void)!write(sws[w].w.wake_fd, &one, sizeof(one));
@@ -365,21 +359,18 @@ static void enqueue(struct sse_sub *s, struct lk_sse_msg *m)
 void lk__sse_on_wake(struct lk_worker *w)
 {
 	struct lk_sworker *sw = w->data;
-	struct lk_sse_inbox *in = &sw->sse_inbox;
-	uint32_t tail = atomic_load_explicit(&in->tail, memory_order_relaxed);
-	uint32_t head = atomic_load_explicit(&in->head, memory_order_acquire);
+	struct lk_sse_msg *m;
+	bool any = false;
 
-	if (tail == head)
-		return;
-	for (; tail != head; tail++) {
-		struct lk_sse_msg *m = in->slot[tail % LK_SSE_INBOX];
-
+	while ((m = lk_spsc_pop(&sw->sse_inbox)) != NULL) {
+		any = true;
 		for (struct sse_sub *s = sw->sse_subs; s != NULL; s = s->next)
 			if (!lk_conn_is_closing(s->c))
 				enqueue(s, m);
 		lk_sse_msg_put(m);
-		atomic_store_explicit(&in->tail, tail + 1, memory_order_release);
 	}
+	if (!any)
+		return;
 	for (struct sse_sub *s = sw->sse_subs; s != NULL; s = s->next)
 		if (s->started && !lk_conn_is_closing(s->c))
 			sub_kick(s);

@@ -18,9 +18,8 @@
  * falls between the two. A comment line keeps idle streams alive every
  * LK_SSE_KEEPALIVE_S seconds.
  *
- * Memory orders: inbox head/tail are the SPSC pair (release store of the
- * producer's head after writing the slot; acquire load by the consumer;
- * release store of the consumer's tail after taking it). A message's
+ * Memory orders: the inbox is core/spsc.h's queue (its header says). A
+ * message's
  * reference count is atomic (relaxed increments, acq_rel decrement: the
  * last owner frees it). */
 #ifndef LK_PROXY_SSE_H
@@ -31,7 +30,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LK_SSE_INBOX 1024      /* messages a worker's inbox holds */
+#include "core/spsc.h"
+
+#define LK_SSE_INBOX LK_SPSC_CAP /* messages a worker's inbox holds */
 #define LK_SSE_QUEUE 64        /* messages a subscriber may have queued */
 #define LK_SSE_KEEPALIVE_S 30
 
@@ -51,11 +52,8 @@ struct lk_sse_msg {
 	char data[];
 };
 
-struct lk_sse_inbox {
-	_Atomic uint32_t head; /* written by the producer */
-	_Atomic uint32_t tail; /* written by the worker */
-	struct lk_sse_msg *slot[LK_SSE_INBOX];
-};
+/* A worker's inbox is a struct lk_spsc (core/spsc.h) of struct
+ * lk_sse_msg pointers: the inventory thread pushes, the worker pops. */
 
 /* Inventory-thread side (arg is the struct lk_server). */
 void lk__sse_on_change(void *arg, const struct lk_inv_change *ch);
