@@ -22,6 +22,10 @@ int lk_cmd_version(int argc, char **argv);
 /* lk_cmd_healthcheck probes the local health endpoint (cmd/healthcheck.c). */
 int lk_cmd_healthcheck(int argc, char **argv);
 
+/* lk__cmd_flag_split splits a flag argument "-name[=value]" or
+ * "--name[=value]" (Go's flag syntax) into name[0..*name_len) and *value
+ * (NULL without '='). Returns 0, or -1 for bad syntax ("-", "--=x", ...). */
+int lk__cmd_flag_split(const char *arg, const char **name, size_t *name_len, const char **value);
 /* lk__cmd_write_all writes s[0..n) to fd (blocking), riding out short
  * writes and EINTR. Returns 0 or -errno. */
 int lk__cmd_write_all(int fd, const char *s, size_t n);

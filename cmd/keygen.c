@@ -74,17 +74,11 @@ static int bad_usage(const char *what, const char *arg)
  * its value. Returns 0 or an exit status. */
 static int parse_flag(int argc, char **argv, int *i, struct keygen_opts *o)
 {
-	const char *arg = argv[*i], *name = arg + 1, *eq, *value = NULL;
+	const char *arg = argv[*i], *name, *value;
 	size_t name_len;
 
-	if (*name == '-')
-		name++;
-	if (*name == '\0' || *name == '-' || *name == '=')
+	if (lk__cmd_flag_split(arg, &name, &name_len, &value) < 0)
 		return bad_usage("bad flag syntax: ", arg);
-	eq = strchr(name, '=');
-	name_len = eq != NULL ? (size_t)(eq - name) : strlen(name);
-	if (eq != NULL)
-		value = eq + 1;
 	if ((name_len == 1 && name[0] == 'h') || (name_len == 4 && !strncmp(name, "help", 4))) {
 		o->help = true;
 		return 0;

@@ -170,18 +170,12 @@ static int find_flag(const char *name, size_t len)
  * its value. Returns 0 or an exit status. */
 static int parse_flag(int argc, char **argv, int *i, struct sign_opts *o)
 {
-	const char *arg = argv[*i], *name = arg + 1, *eq, *value = NULL;
+	const char *arg = argv[*i], *name, *value;
 	size_t name_len;
 	int f;
 
-	if (*name == '-')
-		name++;
-	if (*name == '\0' || *name == '-' || *name == '=')
+	if (lk__cmd_flag_split(arg, &name, &name_len, &value) < 0)
 		return bad_usage("bad flag syntax: ", arg);
-	eq = strchr(name, '=');
-	name_len = eq != NULL ? (size_t)(eq - name) : strlen(name);
-	if (eq != NULL)
-		value = eq + 1;
 	f = find_flag(name, name_len);
 	if (f < 0)
 		return bad_usage("flag provided but not defined: ", arg);
