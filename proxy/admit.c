@@ -196,13 +196,14 @@ static bool is_mutating(enum lk_http_method m)
 	return m != LK_HTTP_GET && m != LK_HTTP_HEAD && m != LK_HTTP_OPTIONS;
 }
 
-/* admitted hands an authenticated request to the proxy. Mutating requests
- * are audited with Docker's status (reads are not: a fleet polls them all
- * day, and they change nothing). */
 static void control_submit(struct lk_conn *c);
 static void static_route(struct lk_conn *c);
 static void body_start(struct lk_conn *c, enum lk_body_use use, uint32_t max);
 
+/* admitted hands an authenticated request to what serves its route: the
+ * proxy (mutating requests are audited with Docker's status; reads are not:
+ * a fleet polls them all day, and they change nothing), the control thread,
+ * an event stream, or a fixed answer. */
 static void admitted(struct lk_conn *c)
 {
 	struct lk_sess_ctx *x = ctx_of(c);
@@ -301,7 +302,7 @@ static void static_route(struct lk_conn *c)
 			break;
 		}
 		lk_obuf_puts(&b, "{\"message\":\"watcher ");
-		lk_json_put_chars(&b, p, n);
+		lk_json_put_chars(&b, p, LK_MIN(n, (size_t)256));
 		lk_obuf_puts(&b, " not found\"}\n");
 		buf[b.len] = '\0';
 		lk__sess_respond_json(c, 404, NULL, buf);
