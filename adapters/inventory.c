@@ -375,6 +375,13 @@ static bool scan_events(struct lk_inventory *inv, char *buf, size_t *len)
 	return dirty;
 }
 
+static void count_reconnect(struct lk_inventory *inv)
+{
+	pthread_mutex_lock(&inv->mu);
+	inv->counts.event_reconnects++;
+	pthread_mutex_unlock(&inv->mu);
+}
+
 static void *inv_main(void *arg)
 {
 	struct lk_inventory *inv = arg;
@@ -405,7 +412,7 @@ static void *inv_main(void *arg)
 				lk_docker_stream_close(&es);
 				next_connect = now + backoff;
 				backoff = LK_MIN(backoff * 2, (uint64_t)BACKOFF_MAX_MS);
-				inv->counts.event_reconnects++;
+				count_reconnect(inv);
 			}
 		}
 		if (settle_at != 0 && now >= settle_at) {
@@ -452,7 +459,7 @@ static void *inv_main(void *arg)
 				backoff = BACKOFF_MIN_MS;
 			next_connect = lk_time_ms() + backoff;
 			backoff = LK_MIN(backoff * 2, (uint64_t)BACKOFF_MAX_MS);
-			inv->counts.event_reconnects++;
+			count_reconnect(inv);
 			continue;
 		}
 		if (scan_events(inv, line, &line_len) && settle_at == 0)
