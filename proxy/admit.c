@@ -198,6 +198,7 @@ static bool is_mutating(enum lk_http_method m)
 
 static void control_submit(struct lk_conn *c);
 static void static_route(struct lk_conn *c);
+static void too_large(struct lk_conn *c, uint32_t limit);
 static void body_start(struct lk_conn *c, enum lk_body_use use, uint32_t max);
 
 /* admitted hands an authenticated request to what serves its route: the
@@ -364,6 +365,13 @@ static void control_submit(struct lk_conn *c)
 	}
 	uint64_t cookie = (++sw->auth_seq << LK_UD_IDX_BITS) | (uint32_t)(c - c->w->conns);
 
+	/* A signed body was read under the 64 MiB signed-request limit: the
+	 * control thread's own limit still applies. */
+	if (x->body_len > LK_CTL_BODY_MAX) {
+		lk__sse_unsubscribe(c);
+		too_large(c, LK_CTL_BODY_MAX);
+		return;
+	}
 	if (lk_ctl_submit(srv->ctl, c->w->id, kind, x->req.method, x->req.method_len,
 			  x->req.target, x->req.target_len, x->body, x->body_len, cookie) < 0) {
 		lk__sse_unsubscribe(c);

@@ -135,6 +135,12 @@ class Mcp(lk.TestCase):
         st, _, rb = a.request("POST", "/_lookout/mcp", h, body)
         self.assertEqual(st, 200, rb)
         self.assertEqual(len(json.loads(rb)["result"]["tools"]), 5)
+        # A signed body may be up to 64 MiB, but MCP's limit still holds.
+        big = b" " * (1024 * 1024 + 1)
+        h = lk.sign_headers(key, "POST", "/_lookout/mcp", big)
+        st, _, _ = a.request("POST", "/_lookout/mcp", h, big)
+        self.assertEqual(st, 413)
+        self.assertTrue(a.alive())
 
 
 if __name__ == "__main__":
