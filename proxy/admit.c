@@ -564,7 +564,15 @@ static void body_done(struct lk_conn *c)
 
 		lk_http_chunked_init(&ch, 0);
 		ssize_t rc = lk_http_chunked_decode(&ch, x->body, &len);
-		LK_ASSERT(rc >= 0); /* the scan accepted exactly these bytes */
+		/* The scan accepted exactly these bytes; a decoder that still
+		 * disagrees is answered, never asserted on (peer input). */
+		if (rc < 0) {
+			sw_of(c)->stats.bad_requests++;
+			c->flags |= LK_SF_CLOSE_AFTER;
+			lk__sess_respond_json(c, 400, NULL,
+					      "{\"message\":\"malformed chunked request body\"}\n");
+			return;
+		}
 		x->body_len = (uint32_t)len;
 	}
 	if (x->body_use == LK_BODY_SIGNED)
