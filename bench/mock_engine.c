@@ -123,6 +123,7 @@ static struct opts opt = {
 static int epfd = -1;
 static struct conn *conns;
 static uint32_t free_head = NIL;
+static uint32_t conns_used;     /* slots ever handed out; the rest untouched */
 static uint32_t ticked_head = NIL;
 static uint64_t start_ns;
 static uint64_t events_sent;
@@ -1192,13 +1193,17 @@ static void on_accept(int lfd)
 			}
 			die("accept: %s", strerror(errno));
 		}
-		if (free_head == NIL) {
+		uint32_t i;
+		if (free_head != NIL) {
+			i = free_head;
+			free_head = conns[i].next;
+		} else if (conns_used < opt.max_conns) {
+			i = conns_used++;
+		} else {
 			close(fd); /* every slot is taken: the bound, not a crash */
 			continue;
 		}
-		uint32_t i = free_head;
 		struct conn *c = &conns[i];
-		free_head = c->next;
 		/* not a full reset: the two buffers need no clearing */
 		c->fd = fd;
 		c->next = c->prev = NIL;
@@ -1400,18 +1405,13 @@ int main(int argc, char **argv)
 	start_ns = now_ns();
 	build_static();
 
-	/* Slots are touched only when used, so a large -max-conns costs
-	 * address space, not memory. */
+	/* Slots are touched only when first used (conns_used), so a large
+	 * -max-conns costs address space, not memory. */
 	size_t bytes = (size_t)opt.max_conns * sizeof(struct conn);
 	conns = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 		     -1, 0);
 	if (conns == MAP_FAILED)
 		die("mmap %zu bytes: %s", bytes, strerror(errno));
-	for (uint32_t i = opt.max_conns; i-- > 0;) {
-		conns[i].fd = -1;
-		conns[i].next = free_head;
-		free_head = i;
-	}
 
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd == -1)
@@ -1466,7 +1466,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	for (uint32_t i = 0; i < opt.max_conns; i++)
+	for (uint32_t i = 0; i < conns_used; i++)
 		if (conns[i].fd != -1)
 			close(conns[i].fd);
 	munmap(conns, bytes);
