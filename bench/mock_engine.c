@@ -12,8 +12,8 @@
  *   - a writer gets a bounded number of bytes per wakeup, so one fast log
  *     reader cannot starve the others.
  *
- * It speaks HTTP/1.1 with keep-alive and pipelining, Content-Length request
- * bodies (skipped), chunked streams like Docker's (logs, events, stats), and
+ * It speaks HTTP/1.1 with keep-alive and pipelining, Content-Length and
+ * chunked request bodies (skipped), chunked streams like Docker's (logs, events, stats), and
  * the exec hijack with Docker's half-close order: after the client's EOF it
  * sends "EOF\n" and only then closes.
  */
@@ -73,6 +73,14 @@ enum stream {
 	STREAM_ECHO     /* hijacked exec: echo, then "EOF\n" after the client's EOF */
 };
 
+/* Where a chunked request body being discarded is (RFC 9112 7.1). */
+enum chunk_state {
+	CHUNK_NONE,     /* no chunked body */
+	CHUNK_SIZE,     /* before a chunk-size line; data goes to skip */
+	CHUNK_CRLF,     /* the CRLF after chunk data */
+	CHUNK_TRAILER   /* trailer lines up to the empty one */
+};
+
 struct conn {
 	int fd;                 /* -1 when the slot is free */
 	uint32_t next;          /* free list, or ticked-stream list */
@@ -85,6 +93,7 @@ struct conn {
 	bool rd_eof;            /* echo: the client half-closed */
 	bool eof_sent;          /* echo: "EOF\n" queued */
 	uint64_t skip;          /* request body bytes still to discard */
+	enum chunk_state chunks; /* chunked request body being discarded */
 	uint64_t next_ns;       /* stats: next document due */
 	uint32_t cidx;          /* stats: the container */
 	size_t ilen;
@@ -966,8 +975,10 @@ static void handle(struct conn *c, const struct req *r, size_t head_len)
 		}
 	} else if (split_id_action(r, "/exec/", &id, &id_len, &act, &act_len)) {
 		if (post && mem_is(act, act_len, "start")) {
-			if (r->chunked) {
-				send_blob(c, &b_notfound);
+			if (r->chunked) { /* Docker's clients send a Content-Length here */
+				static const char msg[] = "{\"message\":\"chunked exec start\"}\n";
+				respond_dynamic(c, "400 Bad Request", "application/json", msg,
+						sizeof(msg) - 1);
 				c->close_after = true;
 				return;
 			}
@@ -1017,19 +1028,75 @@ static void start_echo(struct conn *c, size_t rest_off)
 	c->ilen = 0;
 }
 
-/* process_input parses and answers one request from ibuf; false if there is
- * not a complete head yet. */
-static bool process_input(struct conn *c)
+static void in_consume(struct conn *c, size_t n)
 {
-	/* discard request body bytes still owed by the previous request */
-	if (c->skip > 0 && c->ilen > 0) {
-		size_t sk = c->skip < c->ilen ? (size_t)c->skip : c->ilen;
-		memmove(c->ibuf, c->ibuf + sk, c->ilen - sk);
-		c->ilen -= sk;
-		c->skip -= sk;
+	memmove(c->ibuf, c->ibuf + n, c->ilen - n);
+	c->ilen -= n;
+}
+
+/* skip_body discards the previous request's body from ibuf: 0 when it is
+ * gone, 1 when more input is needed, -1 when a chunked body is malformed
+ * (the connection can only be closed). */
+static int skip_body(struct conn *c)
+{
+	for (;;) {
+		if (c->skip > 0) {
+			size_t sk = c->skip < c->ilen ? (size_t)c->skip : c->ilen;
+			in_consume(c, sk);
+			c->skip -= sk;
+			if (c->skip > 0)
+				return 1;
+		}
+		if (c->chunks == CHUNK_NONE)
+			return 0;
+		const char *eol = memmem(c->ibuf, c->ilen, "\r\n", 2);
+		if (c->chunks == CHUNK_CRLF) {
+			if (c->ilen < 2)
+				return 1;
+			if (eol != c->ibuf)
+				return -1;
+			in_consume(c, 2);
+			c->chunks = CHUNK_SIZE;
+			continue;
+		}
+		if (eol == NULL)
+			return c->ilen == IBUF_SIZE ? -1 : 1;
+		size_t line = (size_t)(eol - c->ibuf);
+		if (c->chunks == CHUNK_TRAILER) {
+			in_consume(c, line + 2);
+			if (line == 0)
+				c->chunks = CHUNK_NONE;
+			continue;
+		}
+		uint64_t n = 0;
+		size_t i;
+		for (i = 0; i < line && i < 16; i++) {
+			char ch = c->ibuf[i] | 0x20;
+			if (ch >= '0' && ch <= '9')
+				n = n << 4 | (uint64_t)(ch - '0');
+			else if (ch >= 'a' && ch <= 'f')
+				n = n << 4 | (uint64_t)(ch - 'a' + 10);
+			else
+				break;
+		}
+		if (i == 0 || (i < line && c->ibuf[i] != ';' && c->ibuf[i] != ' ' &&
+			       c->ibuf[i] != '\t') || n > BODY_MAX)
+			return -1;
+		in_consume(c, line + 2);
+		c->skip = n;
+		c->chunks = n == 0 ? CHUNK_TRAILER : CHUNK_CRLF;
 	}
-	if (c->skip > 0 || c->ilen == 0)
-		return false;
+}
+
+/* process_input parses and answers one request from ibuf: 1 if it did, 0 if
+ * there is not a complete head yet, -1 if the connection must close. */
+static int process_input(struct conn *c)
+{
+	int rc = skip_body(c);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	if (c->ilen == 0)
+		return 0;
 	/* RFC 9112 2.2: tolerate empty lines before a request */
 	size_t lead = 0;
 	while (lead + 1 < c->ilen && c->ibuf[lead] == '\r' && c->ibuf[lead + 1] == '\n')
@@ -1046,9 +1113,9 @@ static bool process_input(struct conn *c)
 			c->busy = true;
 			c->close_after = true;
 			c->ilen = 0;
-			return true;
+			return 1;
 		}
-		return false;
+		return 0;
 	}
 	size_t head_len = (size_t)(end - c->ibuf) + 4;
 	struct req r;
@@ -1059,23 +1126,24 @@ static bool process_input(struct conn *c)
 			      "Connection: close\r\n\r\n");
 		c->close_after = true;
 		c->ilen = 0;
-		return true;
+		return 1;
 	}
-	if (r.content_length > BODY_MAX || (r.chunked && !mem_is(r.method, r.method_len, "POST"))) {
+	if (r.content_length > BODY_MAX) {
 		out_printf(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n"
 			      "Connection: close\r\n\r\n");
 		c->close_after = true;
 		c->ilen = 0;
-		return true;
+		return 1;
 	}
-	c->close_after = r.close || r.chunked; /* chunked request bodies are not parsed */
-	c->skip = r.content_length;
+	c->close_after = r.close;
+	/* RFC 9112 6.3: chunked wins over Content-Length */
+	c->skip = r.chunked ? 0 : r.content_length;
+	c->chunks = r.chunked ? CHUNK_SIZE : CHUNK_NONE;
 	handle(c, &r, head_len);
 	if (c->stream == STREAM_ECHO)
-		return true;
-	memmove(c->ibuf, c->ibuf + head_len, c->ilen - head_len);
-	c->ilen -= head_len;
-	return true;
+		return 1;
+	in_consume(c, head_len);
+	return 1;
 }
 
 /* read_some reads into buf; >0 bytes, 0 EOF, -1 would block, -2 error. */
@@ -1152,7 +1220,12 @@ static void conn_run(struct conn *c)
 				return;
 			}
 		}
-		if (process_input(c))
+		int rc = process_input(c);
+		if (rc < 0) {
+			conn_close(c);
+			return;
+		}
+		if (rc > 0)
 			continue;
 		ssize_t n = read_some(c->fd, c->ibuf + c->ilen, IBUF_SIZE - c->ilen);
 		if (n == -1)
@@ -1211,6 +1284,7 @@ static void on_accept(int lfd)
 		c->stream = STREAM_NONE;
 		c->busy = c->close_after = c->head_only = c->rd_eof = c->eof_sent = false;
 		c->skip = c->next_ns = 0;
+		c->chunks = CHUNK_NONE;
 		c->ilen = c->ooff = c->olen = 0;
 		c->blob = NULL;
 		c->blob_len = c->blob_off = 0;
