@@ -40,68 +40,68 @@
 #include <time.h>
 #include <unistd.h>
 
-#define API_VERSION "1.47"
+#define API_VERSION    "1.47"
 #define ENGINE_VERSION "27.3.1"
 
-#define IBUF_SIZE (8 * 1024)            /* request head bound -> 431 */
-#define OBUF_SIZE (16 * 1024)           /* per-connection dynamic output */
-#define WRITE_BUDGET (256 * 1024)       /* bytes per connection per wakeup */
-#define BODY_MAX (1ull << 30)           /* request Content-Length bound -> 413 */
-#define BLOB_MIN (64 * 1024)            /* small log frames are batched to this */
-#define TICK_NS (10 * 1000 * 1000)      /* events/stats timer */
+#define IBUF_SIZE	(8 * 1024)	   /* request head bound -> 431 */
+#define OBUF_SIZE	(16 * 1024)	   /* per-connection dynamic output */
+#define WRITE_BUDGET	(256 * 1024)	   /* bytes per connection per wakeup */
+#define BODY_MAX	(1ull << 30)	   /* request Content-Length bound -> 413 */
+#define BLOB_MIN	(64 * 1024)	   /* small log frames are batched to this */
+#define TICK_NS		(10 * 1000 * 1000) /* events/stats timer */
 #define STATS_PERIOD_NS (1000 * 1000 * 1000)
-#define EPOLL_BATCH 256
-#define ROUNDS_MAX 64                   /* read/parse/write rounds per wakeup */
+#define EPOLL_BATCH	256
+#define ROUNDS_MAX	64 /* read/parse/write rounds per wakeup */
 
-#define CONTAINERS_MAX 100000
-#define FRAME_MAX (16u << 20)
-#define LOG_FRAMES_MAX 1000000
+#define CONTAINERS_MAX	   100000
+#define FRAME_MAX	   (16u << 20)
+#define LOG_FRAMES_MAX	   1000000
 #define EVENTS_PER_SEC_MAX 1000000
-#define CONNS_MAX (1u << 20)
+#define CONNS_MAX	   (1u << 20)
 
-#define TOK_LISTEN UINT32_MAX
-#define TOK_TIMER (UINT32_MAX - 1)
-#define TOK_SIGNAL (UINT32_MAX - 2)
-#define NIL UINT32_MAX
+#define TOK_LISTEN   UINT32_MAX
+#define TOK_TIMER    (UINT32_MAX - 1)
+#define TOK_SIGNAL   (UINT32_MAX - 2)
+#define NIL	     UINT32_MAX
 #define LEFT_FOREVER UINT64_MAX
 
 enum stream {
-	STREAM_NONE,    /* request/response; keep-alive */
-	STREAM_LOGS,    /* follow: the frame blob forever */
-	STREAM_EVENTS,  /* ticked: event lines */
-	STREAM_STATS,   /* ticked: one stats document per second */
-	STREAM_ECHO     /* hijacked exec: echo, then "EOF\n" after the client's EOF */
+	STREAM_NONE,   /* request/response; keep-alive */
+	STREAM_LOGS,   /* follow: the frame blob forever */
+	STREAM_EVENTS, /* ticked: event lines */
+	STREAM_STATS,  /* ticked: one stats document per second */
+	STREAM_ECHO    /* hijacked exec: echo, then "EOF\n" after the client's EOF */
 };
 
 /* Where a chunked request body being discarded is (RFC 9112 7.1). */
 enum chunk_state {
-	CHUNK_NONE,     /* no chunked body */
-	CHUNK_SIZE,     /* before a chunk-size line; data goes to skip */
-	CHUNK_CRLF,     /* the CRLF after chunk data */
-	CHUNK_TRAILER   /* trailer lines up to the empty one */
+	CHUNK_NONE,   /* no chunked body */
+	CHUNK_SIZE,   /* before a chunk-size line; data goes to skip */
+	CHUNK_CRLF,   /* the CRLF after chunk data */
+	CHUNK_TRAILER /* trailer lines up to the empty one */
 };
 
 struct conn {
-	int fd;                 /* -1 when the slot is free */
-	uint32_t next;          /* free list, or ticked-stream list */
+	int fd;	       /* -1 when the slot is free */
+	uint32_t next; /* free list, or ticked-stream list */
 	uint32_t prev;
-	uint32_t mask;          /* epoll events currently registered */
+	uint32_t mask; /* epoll events currently registered */
 	enum stream stream;
-	bool busy;              /* a response is being sent; input waits */
-	bool close_after;       /* close once the response is out */
-	bool head_only;         /* HEAD: no body bytes */
-	bool rd_eof;            /* echo: the client half-closed */
-	bool eof_sent;          /* echo: "EOF\n" queued */
-	uint64_t skip;          /* request body bytes still to discard */
+	bool busy;		 /* a response is being sent; input waits */
+	bool close_after;	 /* close once the response is out */
+	bool head_only;		 /* HEAD: no body bytes */
+	bool rd_eof;		 /* echo: the client half-closed */
+	bool eof_sent;		 /* echo: "EOF\n" queued */
+	uint64_t skip;		 /* request body bytes still to discard */
 	enum chunk_state chunks; /* chunked request body being discarded */
-	uint64_t next_ns;       /* stats: next document due */
-	uint32_t cidx;          /* stats: the container */
+	uint64_t next_ns;	 /* stats: next document due */
+	uint32_t cidx;		 /* stats: the container */
 	size_t ilen;
 	size_t ooff, olen;
-	const char *blob;       /* shared bytes sent after obuf, cyclically */
+	const char *blob; /* shared bytes sent after obuf, cyclically */
 	size_t blob_len, blob_off;
-	uint64_t blob_left;     /* bytes of blob still to send (LEFT_FOREVER) */
-	const char *tail;       /* appended to obuf when the blob is done */
+	uint64_t blob_left; /* bytes of blob still to send (LEFT_FOREVER) */
+	const char *tail;   /* appended to obuf when the blob is done */
 	char ibuf[IBUF_SIZE];
 	char obuf[OBUF_SIZE];
 };
@@ -132,7 +132,7 @@ static struct opts opt = {
 static int epfd = -1;
 static struct conn *conns;
 static uint32_t free_head = NIL;
-static uint32_t conns_used;     /* slots ever handed out; the rest untouched */
+static uint32_t conns_used; /* slots ever handed out; the rest untouched */
 static uint32_t ticked_head = NIL;
 static uint64_t start_ns;
 static uint64_t events_sent;
@@ -143,30 +143,30 @@ static uint32_t id_inv;
 static struct blob b_ping, b_version, b_info, b_list, b_notfound, b_frames;
 
 static const char usage_text[] =
-	"usage: mock-engine -socket PATH [options]\n"
-	"\n"
-	"A Docker Engine API stand-in on a unix socket for load tests. Prints\n"
-	"\"mock-engine: listening on PATH\" when ready; SIGINT/SIGTERM stop it.\n"
-	"\n"
-	"  -socket PATH          unix socket to listen on (required; a stale socket is replaced)\n"
-	"  -containers N         containers in GET /containers/json (default 50, max 100000)\n"
-	"  -frame-size BYTES     log frame payload size (default 65536, max 16777216)\n"
-	"  -log-frames N         frames of a non-follow logs response (default 16)\n"
-	"  -events-per-sec R     GET /events rate (default 10, 0 = none)\n"
-	"  -max-conns N          connection slots, preallocated (default 16384)\n"
-	"  -h, --help            this text\n"
-	"\n"
-	"Flags also take the --flag and -flag=VALUE forms.\n"
-	"\n"
-	"Endpoints (optionally prefixed by /v1.NN):\n"
-	"  GET  /_ping (also HEAD), /version, /info\n"
-	"  GET  /containers/json, /containers/{id}/json\n"
-	"  GET  /containers/{id}/logs?follow=1   multiplexed frames, chunked\n"
-	"  GET  /containers/{id}/stats?stream=0|1\n"
-	"  GET  /events                          one JSON object per line, chunked\n"
-	"  POST /containers/{id}/exec, /exec/{id}/start (hijack: echo, then EOF\\n\n"
-	"       after the client's half-close), /exec/{id}/resize; GET /exec/{id}/json\n"
-	"Container ids are those of the list (or any 8+ hex prefix) and names mock-N.\n";
+    "usage: mock-engine -socket PATH [options]\n"
+    "\n"
+    "A Docker Engine API stand-in on a unix socket for load tests. Prints\n"
+    "\"mock-engine: listening on PATH\" when ready; SIGINT/SIGTERM stop it.\n"
+    "\n"
+    "  -socket PATH          unix socket to listen on (required; a stale socket is replaced)\n"
+    "  -containers N         containers in GET /containers/json (default 50, max 100000)\n"
+    "  -frame-size BYTES     log frame payload size (default 65536, max 16777216)\n"
+    "  -log-frames N         frames of a non-follow logs response (default 16)\n"
+    "  -events-per-sec R     GET /events rate (default 10, 0 = none)\n"
+    "  -max-conns N          connection slots, preallocated (default 16384)\n"
+    "  -h, --help            this text\n"
+    "\n"
+    "Flags also take the --flag and -flag=VALUE forms.\n"
+    "\n"
+    "Endpoints (optionally prefixed by /v1.NN):\n"
+    "  GET  /_ping (also HEAD), /version, /info\n"
+    "  GET  /containers/json, /containers/{id}/json\n"
+    "  GET  /containers/{id}/logs?follow=1   multiplexed frames, chunked\n"
+    "  GET  /containers/{id}/stats?stream=0|1\n"
+    "  GET  /events                          one JSON object per line, chunked\n"
+    "  POST /containers/{id}/exec, /exec/{id}/start (hijack: echo, then EOF\\n\n"
+    "       after the client's half-close), /exec/{id}/resize; GET /exec/{id}/json\n"
+    "Container ids are those of the list (or any 8+ hex prefix) and names mock-N.\n";
 
 /* --- start-up helpers (malloc is fine here) ------------------------------ */
 
@@ -242,7 +242,8 @@ static void make_id(uint32_t n, uint64_t salt, char out[65])
 {
 	char tmp[80];
 
-	snprintf(tmp, sizeof(tmp), "%08" PRIx32 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64,
+	snprintf(tmp, sizeof(tmp),
+		 "%08" PRIx32 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64,
 		 (uint32_t)((n + 1) * ID_MUL), splitmix(n ^ salt), splitmix(n + 1 + salt),
 		 splitmix(n + 2 + salt), splitmix(n + 3 + salt));
 	memcpy(out, tmp, 64);
@@ -302,40 +303,42 @@ static void build_static(void)
 
 	build_ping();
 
-	sb_printf(&s,
-		  "{\"Platform\":{\"Name\":\"Docker Engine - Community\"},\"Components\":[{\"Name\":"
-		  "\"Engine\",\"Version\":\"" ENGINE_VERSION "\",\"Details\":{\"ApiVersion\":\""
-		  API_VERSION "\",\"Arch\":\"amd64\",\"BuildTime\":\"2024-09-20T11:41:11.000000000+00:00\","
-		  "\"Experimental\":\"false\",\"GitCommit\":\"41ca978\",\"GoVersion\":\"go1.22.7\","
-		  "\"KernelVersion\":\"6.1.0-mock\",\"MinAPIVersion\":\"1.24\",\"Os\":\"linux\"}}],"
-		  "\"Version\":\"" ENGINE_VERSION "\",\"ApiVersion\":\"" API_VERSION "\","
-		  "\"MinAPIVersion\":\"1.24\",\"GitCommit\":\"41ca978\",\"GoVersion\":\"go1.22.7\","
-		  "\"Os\":\"linux\",\"Arch\":\"amd64\",\"KernelVersion\":\"6.1.0-mock\","
-		  "\"BuildTime\":\"2024-09-20T11:41:11.000000000+00:00\"}\n");
+	sb_printf(
+	    &s, "{\"Platform\":{\"Name\":\"Docker Engine - Community\"},\"Components\":[{\"Name\":"
+		"\"Engine\",\"Version\":\"" ENGINE_VERSION
+		"\",\"Details\":{\"ApiVersion\":\"" API_VERSION
+		"\",\"Arch\":\"amd64\",\"BuildTime\":\"2024-09-20T11:41:11.000000000+00:00\","
+		"\"Experimental\":\"false\",\"GitCommit\":\"41ca978\",\"GoVersion\":\"go1.22.7\","
+		"\"KernelVersion\":\"6.1.0-mock\",\"MinAPIVersion\":\"1.24\",\"Os\":\"linux\"}}],"
+		"\"Version\":\"" ENGINE_VERSION "\",\"ApiVersion\":\"" API_VERSION "\","
+		"\"MinAPIVersion\":\"1.24\",\"GitCommit\":\"41ca978\",\"GoVersion\":\"go1.22.7\","
+		"\"Os\":\"linux\",\"Arch\":\"amd64\",\"KernelVersion\":\"6.1.0-mock\","
+		"\"BuildTime\":\"2024-09-20T11:41:11.000000000+00:00\"}\n");
 	blob_finish(&b_version, &s, "200 OK", "application/json");
 
 	s = (struct sb){ 0 };
-	sb_printf(&s,
-		  "{\"ID\":\"MOCK:ENGI:NE00:0000:0000:0000:0000:0000:0000:0000:0000:0000\","
-		  "\"Containers\":%" PRIu32 ",\"ContainersRunning\":%" PRIu32 ",\"ContainersPaused\":0,"
-		  "\"ContainersStopped\":0,\"Images\":1,\"Driver\":\"overlay2\",\"DriverStatus\":"
-		  "[[\"Backing Filesystem\",\"extfs\"],[\"Supports d_type\",\"true\"]],"
-		  "\"MemoryLimit\":true,\"SwapLimit\":true,\"CpuCfsPeriod\":true,\"CpuCfsQuota\":true,"
-		  "\"IPv4Forwarding\":true,\"Debug\":false,\"NFd\":%" PRIu32 ",\"NGoroutines\":42,"
-		  "\"SystemTime\":\"2024-10-01T12:00:00.000000000Z\",\"LoggingDriver\":\"json-file\","
-		  "\"CgroupDriver\":\"systemd\",\"CgroupVersion\":\"2\",\"NEventsListener\":0,"
-		  "\"KernelVersion\":\"6.1.0-mock\",\"OperatingSystem\":\"Mock Linux\",\"OSVersion\":"
-		  "\"1\",\"OSType\":\"linux\",\"Architecture\":\"x86_64\",\"IndexServerAddress\":"
-		  "\"https://index.docker.io/v1/\",\"NCPU\":8,\"MemTotal\":16777216000,"
-		  "\"DockerRootDir\":\"/var/lib/docker\",\"Name\":\"mock-engine\",\"Labels\":[],"
-		  "\"ExperimentalBuild\":false,\"ServerVersion\":\"" ENGINE_VERSION "\","
-		  "\"Runtimes\":{\"runc\":{\"path\":\"runc\"}},\"DefaultRuntime\":\"runc\","
-		  "\"Swarm\":{\"NodeID\":\"\",\"NodeAddr\":\"\",\"LocalNodeState\":\"inactive\","
-		  "\"ControlAvailable\":false,\"Error\":\"\",\"RemoteManagers\":null},"
-		  "\"LiveRestoreEnabled\":false,\"Isolation\":\"\",\"InitBinary\":\"docker-init\","
-		  "\"SecurityOptions\":[\"name=seccomp,profile=builtin\",\"name=cgroupns\"],"
-		  "\"Warnings\":null}\n",
-		  opt.containers, opt.containers, 20 + opt.containers);
+	sb_printf(
+	    &s,
+	    "{\"ID\":\"MOCK:ENGI:NE00:0000:0000:0000:0000:0000:0000:0000:0000:0000\","
+	    "\"Containers\":%" PRIu32 ",\"ContainersRunning\":%" PRIu32 ",\"ContainersPaused\":0,"
+	    "\"ContainersStopped\":0,\"Images\":1,\"Driver\":\"overlay2\",\"DriverStatus\":"
+	    "[[\"Backing Filesystem\",\"extfs\"],[\"Supports d_type\",\"true\"]],"
+	    "\"MemoryLimit\":true,\"SwapLimit\":true,\"CpuCfsPeriod\":true,\"CpuCfsQuota\":true,"
+	    "\"IPv4Forwarding\":true,\"Debug\":false,\"NFd\":%" PRIu32 ",\"NGoroutines\":42,"
+	    "\"SystemTime\":\"2024-10-01T12:00:00.000000000Z\",\"LoggingDriver\":\"json-file\","
+	    "\"CgroupDriver\":\"systemd\",\"CgroupVersion\":\"2\",\"NEventsListener\":0,"
+	    "\"KernelVersion\":\"6.1.0-mock\",\"OperatingSystem\":\"Mock Linux\",\"OSVersion\":"
+	    "\"1\",\"OSType\":\"linux\",\"Architecture\":\"x86_64\",\"IndexServerAddress\":"
+	    "\"https://index.docker.io/v1/\",\"NCPU\":8,\"MemTotal\":16777216000,"
+	    "\"DockerRootDir\":\"/var/lib/docker\",\"Name\":\"mock-engine\",\"Labels\":[],"
+	    "\"ExperimentalBuild\":false,\"ServerVersion\":\"" ENGINE_VERSION "\","
+	    "\"Runtimes\":{\"runc\":{\"path\":\"runc\"}},\"DefaultRuntime\":\"runc\","
+	    "\"Swarm\":{\"NodeID\":\"\",\"NodeAddr\":\"\",\"LocalNodeState\":\"inactive\","
+	    "\"ControlAvailable\":false,\"Error\":\"\",\"RemoteManagers\":null},"
+	    "\"LiveRestoreEnabled\":false,\"Isolation\":\"\",\"InitBinary\":\"docker-init\","
+	    "\"SecurityOptions\":[\"name=seccomp,profile=builtin\",\"name=cgroupns\"],"
+	    "\"Warnings\":null}\n",
+	    opt.containers, opt.containers, 20 + opt.containers);
 	blob_finish(&b_info, &s, "200 OK", "application/json");
 
 	s = (struct sb){ 0 };
@@ -345,21 +348,25 @@ static void build_static(void)
 
 		container_id(i, id);
 		make_id(i, 0x6e6574, net);
-		sb_printf(&s,
-			  "%s{\"Id\":\"%s\",\"Names\":[\"/mock-%" PRIu32 "\"],\"Image\":\"busybox:latest\","
-			  "\"ImageID\":\"sha256:6fd955f66c231c1a946653170d096214afcf8a0c4a62b2d3c4d56a4a3c4d2b6d\","
-			  "\"Command\":\"sleep infinity\",\"Created\":%" PRIu32 ",\"Ports\":[],"
-			  "\"Labels\":{\"com.docker.compose.project\":\"mock\",\"com.docker.compose.service\":"
-			  "\"svc%" PRIu32 "\"},\"State\":\"running\",\"Status\":\"Up 2 hours\","
-			  "\"HostConfig\":{\"NetworkMode\":\"bridge\"},\"NetworkSettings\":{\"Networks\":"
-			  "{\"bridge\":{\"IPAMConfig\":null,\"Links\":null,\"Aliases\":null,"
-			  "\"MacAddress\":\"02:42:ac:11:%02x:%02x\",\"DriverOpts\":null,\"NetworkID\":"
-			  "\"%.64s\",\"EndpointID\":\"%s\",\"Gateway\":\"172.17.0.1\",\"IPAddress\":"
-			  "\"172.17.%u.%u\",\"IPPrefixLen\":16,\"IPv6Gateway\":\"\",\"GlobalIPv6Address\":\"\","
-			  "\"GlobalIPv6PrefixLen\":0,\"DNSNames\":null}}},\"Mounts\":[]}",
-			  i ? "," : "", id, i, 1700000000u + i, i % 10,
-			  (i + 2) >> 8 & 0xff, (i + 2) & 0xff, net, net,
-			  (i + 2) >> 8 & 0xff, (i + 2) & 0xff);
+		sb_printf(
+		    &s,
+		    "%s{\"Id\":\"%s\",\"Names\":[\"/mock-%" PRIu32
+		    "\"],\"Image\":\"busybox:latest\","
+		    "\"ImageID\":\"sha256:"
+		    "6fd955f66c231c1a946653170d096214afcf8a0c4a62b2d3c4d56a4a3c4d2b6d\","
+		    "\"Command\":\"sleep infinity\",\"Created\":%" PRIu32 ",\"Ports\":[],"
+		    "\"Labels\":{\"com.docker.compose.project\":\"mock\",\"com.docker.compose."
+		    "service\":"
+		    "\"svc%" PRIu32 "\"},\"State\":\"running\",\"Status\":\"Up 2 hours\","
+		    "\"HostConfig\":{\"NetworkMode\":\"bridge\"},\"NetworkSettings\":{\"Networks\":"
+		    "{\"bridge\":{\"IPAMConfig\":null,\"Links\":null,\"Aliases\":null,"
+		    "\"MacAddress\":\"02:42:ac:11:%02x:%02x\",\"DriverOpts\":null,\"NetworkID\":"
+		    "\"%.64s\",\"EndpointID\":\"%s\",\"Gateway\":\"172.17.0.1\",\"IPAddress\":"
+		    "\"172.17.%u.%u\",\"IPPrefixLen\":16,\"IPv6Gateway\":\"\","
+		    "\"GlobalIPv6Address\":\"\","
+		    "\"GlobalIPv6PrefixLen\":0,\"DNSNames\":null}}},\"Mounts\":[]}",
+		    i ? "," : "", id, i, 1700000000u + i, i % 10, (i + 2) >> 8 & 0xff,
+		    (i + 2) & 0xff, net, net, (i + 2) >> 8 & 0xff, (i + 2) & 0xff);
 	}
 	sb_printf(&s, "]\n");
 	blob_finish(&b_list, &s, "200 OK", "application/json");
@@ -388,7 +395,8 @@ static void build_static(void)
 	fr[5] = (char)(fs >> 16);
 	fr[6] = (char)(fs >> 8);
 	fr[7] = (char)fs;
-	static const char line[] = "mock-engine log line: the quick brown fox jumps over the lazy dog\n";
+	static const char line[] =
+	    "mock-engine log line: the quick brown fox jumps over the lazy dog\n";
 	for (uint32_t i = 0; i < fs; i++)
 		fr[8 + i] = line[i % (sizeof(line) - 1)];
 	if (fs > 0)
@@ -571,9 +579,9 @@ static int flush(struct conn *c)
 struct req {
 	const char *method;
 	size_t method_len;
-	const char *path;       /* without the /v1.NN prefix and the query */
+	const char *path; /* without the /v1.NN prefix and the query */
 	size_t path_len;
-	const char *query;      /* after '?', or NULL */
+	const char *query; /* after '?', or NULL */
 	size_t query_len;
 	uint64_t content_length;
 	bool close;
@@ -629,7 +637,8 @@ static bool parse_head(const char *buf, size_t head_len, struct req *r)
 	/* /v1.NN/... -> /... */
 	if (r->path_len > 3 && r->path[1] == 'v' && r->path[2] >= '0' && r->path[2] <= '9') {
 		size_t i = 2;
-		while (i < r->path_len && ((r->path[i] >= '0' && r->path[i] <= '9') || r->path[i] == '.'))
+		while (i < r->path_len &&
+		       ((r->path[i] >= '0' && r->path[i] <= '9') || r->path[i] == '.'))
 			i++;
 		if (i < r->path_len && r->path[i] == '/') {
 			r->path += i;
@@ -691,7 +700,8 @@ static bool query_flag(const struct req *r, const char *name, bool def)
 		if ((size_t)(e - p) > n && memcmp(p, name, n) == 0 && p[n] == '=') {
 			const char *v = p + n + 1;
 			size_t vlen = (size_t)(e - v);
-			return mem_is(v, vlen, "1") || mem_is(v, vlen, "true") || mem_is(v, vlen, "True");
+			return mem_is(v, vlen, "1") || mem_is(v, vlen, "true") ||
+			       mem_is(v, vlen, "True");
 		}
 		if (mem_is(p, (size_t)(e - p), name))
 			return true;
@@ -739,8 +749,8 @@ static int64_t lookup_container(const char *s, size_t len)
 	return memcmp(id, s, len) == 0 ? (int64_t)n : -1;
 }
 
-static void respond_dynamic(struct conn *c, const char *status, const char *ctype,
-			    const char *body, size_t len)
+static void respond_dynamic(struct conn *c, const char *status, const char *ctype, const char *body,
+			    size_t len)
 {
 	bool ok = out_printf(c,
 			     "HTTP/1.1 %s\r\n"
@@ -780,7 +790,8 @@ static void respond_no_such(struct conn *c, const char *what, const char *id, si
 
 	for (size_t i = 0; safe && i < len; i++)
 		safe = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'z') ||
-		       (id[i] >= 'A' && id[i] <= 'Z') || id[i] == '-' || id[i] == '_' || id[i] == '.';
+		       (id[i] >= 'A' && id[i] <= 'Z') || id[i] == '-' || id[i] == '_' ||
+		       id[i] == '.';
 	int n = snprintf(body, sizeof(body), "{\"message\":\"No such %s: %.*s\"}\n", what,
 			 safe ? (int)len : 0, id);
 	respond_dynamic(c, "404 Not Found", "application/json", body, (size_t)n);
@@ -806,28 +817,31 @@ static size_t render_stats(char *buf, size_t cap, uint32_t n)
 
 	container_id(n, id);
 	rfc3339_now(now, sizeof(now));
-	int len = snprintf(buf, cap,
-		"{\"read\":\"%s\",\"preread\":\"0001-01-01T00:00:00Z\",\"pids_stats\":{\"current\":3,"
-		"\"limit\":4915},\"blkio_stats\":{\"io_service_bytes_recursive\":[{\"major\":8,"
-		"\"minor\":0,\"op\":\"read\",\"value\":1290240},{\"major\":8,\"minor\":0,\"op\":"
-		"\"write\",\"value\":4096}],\"io_serviced_recursive\":null,\"io_queue_recursive\":null,"
-		"\"io_service_time_recursive\":null,\"io_wait_time_recursive\":null,"
-		"\"io_merged_recursive\":null,\"io_time_recursive\":null,\"sectors_recursive\":null},"
-		"\"num_procs\":0,\"storage_stats\":{},\"cpu_stats\":{\"cpu_usage\":{\"total_usage\":"
-		"%" PRIu64 ",\"usage_in_kernelmode\":%" PRIu64 ",\"usage_in_usermode\":%" PRIu64 "},"
-		"\"system_cpu_usage\":%" PRIu64 ",\"online_cpus\":8,\"throttling_data\":{\"periods\":0,"
-		"\"throttled_periods\":0,\"throttled_time\":0}},\"precpu_stats\":{\"cpu_usage\":"
-		"{\"total_usage\":0,\"usage_in_kernelmode\":0,\"usage_in_usermode\":0},"
-		"\"throttling_data\":{\"periods\":0,\"throttled_periods\":0,\"throttled_time\":0}},"
-		"\"memory_stats\":{\"usage\":%" PRIu64 ",\"stats\":{\"active_anon\":4096,\"active_file\":"
-		"1290240,\"anon\":655360,\"file\":1290240,\"inactive_anon\":651264,\"inactive_file\":0,"
-		"\"kernel_stack\":49152,\"pgfault\":1234,\"pgmajfault\":3,\"shmem\":0,\"slab\":180000,"
-		"\"sock\":0}, \"limit\":16777216000},\"name\":\"/mock-%" PRIu32 "\",\"id\":\"%s\","
-		"\"networks\":{\"eth0\":{\"rx_bytes\":%" PRIu64 ",\"rx_packets\":%" PRIu64 ",\"rx_errors\":0,"
-		"\"rx_dropped\":0,\"tx_bytes\":%" PRIu64 ",\"tx_packets\":%" PRIu64 ",\"tx_errors\":0,"
-		"\"tx_dropped\":0}}}\n",
-		now, cpu, cpu / 3, cpu - cpu / 3, t * 8, 2048000u + (uint64_t)n * 4096u, n, id,
-		t / 1000, t / 1000000, t / 2000, t / 2000000);
+	int len = snprintf(
+	    buf, cap,
+	    "{\"read\":\"%s\",\"preread\":\"0001-01-01T00:00:00Z\",\"pids_stats\":{\"current\":3,"
+	    "\"limit\":4915},\"blkio_stats\":{\"io_service_bytes_recursive\":[{\"major\":8,"
+	    "\"minor\":0,\"op\":\"read\",\"value\":1290240},{\"major\":8,\"minor\":0,\"op\":"
+	    "\"write\",\"value\":4096}],\"io_serviced_recursive\":null,\"io_queue_recursive\":null,"
+	    "\"io_service_time_recursive\":null,\"io_wait_time_recursive\":null,"
+	    "\"io_merged_recursive\":null,\"io_time_recursive\":null,\"sectors_recursive\":null},"
+	    "\"num_procs\":0,\"storage_stats\":{},\"cpu_stats\":{\"cpu_usage\":{\"total_usage\":"
+	    "%" PRIu64 ",\"usage_in_kernelmode\":%" PRIu64 ",\"usage_in_usermode\":%" PRIu64 "},"
+	    "\"system_cpu_usage\":%" PRIu64 ",\"online_cpus\":8,\"throttling_data\":{\"periods\":0,"
+	    "\"throttled_periods\":0,\"throttled_time\":0}},\"precpu_stats\":{\"cpu_usage\":"
+	    "{\"total_usage\":0,\"usage_in_kernelmode\":0,\"usage_in_usermode\":0},"
+	    "\"throttling_data\":{\"periods\":0,\"throttled_periods\":0,\"throttled_time\":0}},"
+	    "\"memory_stats\":{\"usage\":%" PRIu64
+	    ",\"stats\":{\"active_anon\":4096,\"active_file\":"
+	    "1290240,\"anon\":655360,\"file\":1290240,\"inactive_anon\":651264,\"inactive_file\":0,"
+	    "\"kernel_stack\":49152,\"pgfault\":1234,\"pgmajfault\":3,\"shmem\":0,\"slab\":180000,"
+	    "\"sock\":0}, \"limit\":16777216000},\"name\":\"/mock-%" PRIu32 "\",\"id\":\"%s\","
+	    "\"networks\":{\"eth0\":{\"rx_bytes\":%" PRIu64 ",\"rx_packets\":%" PRIu64
+	    ",\"rx_errors\":0,"
+	    "\"rx_dropped\":0,\"tx_bytes\":%" PRIu64 ",\"tx_packets\":%" PRIu64 ",\"tx_errors\":0,"
+	    "\"tx_dropped\":0}}}\n",
+	    now, cpu, cpu / 3, cpu - cpu / 3, t * 8, 2048000u + (uint64_t)n * 4096u, n, id,
+	    t / 1000, t / 1000000, t / 2000, t / 2000000);
 	if (len < 0 || (size_t)len >= cap)
 		die("stats document does not fit");
 	return (size_t)len;
@@ -839,37 +853,45 @@ static size_t render_inspect(char *buf, size_t cap, uint32_t n)
 
 	container_id(n, id);
 	make_id(n, 0x6e6574, net);
-	int len = snprintf(buf, cap,
-		"{\"Id\":\"%s\",\"Created\":\"2024-10-01T10:00:00.000000000Z\",\"Path\":\"sleep\","
-		"\"Args\":[\"infinity\"],\"State\":{\"Status\":\"running\",\"Running\":true,"
-		"\"Paused\":false,\"Restarting\":false,\"OOMKilled\":false,\"Dead\":false,\"Pid\":%" PRIu32
-		",\"ExitCode\":0,\"Error\":\"\",\"StartedAt\":\"2024-10-01T10:00:01.000000000Z\","
-		"\"FinishedAt\":\"0001-01-01T00:00:00Z\"},\"Image\":\"sha256:6fd955f66c231c1a946653170d096"
-		"214afcf8a0c4a62b2d3c4d56a4a3c4d2b6d\",\"ResolvConfPath\":\"/var/lib/docker/containers/%s"
-		"/resolv.conf\",\"HostnamePath\":\"/var/lib/docker/containers/%s/hostname\","
-		"\"HostsPath\":\"/var/lib/docker/containers/%s/hosts\",\"LogPath\":\"/var/lib/docker/"
-		"containers/%s/%s-json.log\",\"Name\":\"/mock-%" PRIu32 "\",\"RestartCount\":0,"
-		"\"Driver\":\"overlay2\",\"Platform\":\"linux\",\"MountLabel\":\"\",\"ProcessLabel\":\"\","
-		"\"AppArmorProfile\":\"\",\"ExecIDs\":null,\"HostConfig\":{\"Binds\":null,"
-		"\"NetworkMode\":\"bridge\",\"PortBindings\":{},\"RestartPolicy\":{\"Name\":\"no\","
-		"\"MaximumRetryCount\":0},\"AutoRemove\":false,\"Privileged\":false,\"Memory\":0,"
-		"\"NanoCpus\":0,\"LogConfig\":{\"Type\":\"json-file\",\"Config\":{}}},"
-		"\"Mounts\":[],\"Config\":{\"Hostname\":\"%.12s\",\"Domainname\":\"\",\"User\":\"\","
-		"\"AttachStdin\":false,\"AttachStdout\":true,\"AttachStderr\":true,\"Tty\":false,"
-		"\"OpenStdin\":false,\"StdinOnce\":false,\"Env\":[\"PATH=/usr/local/sbin:/usr/local/bin:"
-		"/usr/sbin:/usr/bin:/sbin:/bin\"],\"Cmd\":[\"sleep\",\"infinity\"],\"Image\":"
-		"\"busybox:latest\",\"Volumes\":null,\"WorkingDir\":\"\",\"Entrypoint\":null,"
-		"\"OnBuild\":null,\"Labels\":{\"com.docker.compose.project\":\"mock\","
-		"\"com.docker.compose.service\":\"svc%" PRIu32 "\"}},\"NetworkSettings\":{\"Bridge\":\"\","
-		"\"SandboxID\":\"%s\",\"SandboxKey\":\"/var/run/docker/netns/%.12s\",\"Ports\":{},"
-		"\"Gateway\":\"172.17.0.1\",\"IPAddress\":\"172.17.%u.%u\",\"IPPrefixLen\":16,"
-		"\"MacAddress\":\"02:42:ac:11:%02x:%02x\",\"Networks\":{\"bridge\":{\"IPAMConfig\":null,"
-		"\"Links\":null,\"Aliases\":null,\"NetworkID\":\"%s\",\"EndpointID\":\"%s\","
-		"\"Gateway\":\"172.17.0.1\",\"IPAddress\":\"172.17.%u.%u\",\"IPPrefixLen\":16,"
-		"\"MacAddress\":\"02:42:ac:11:%02x:%02x\",\"DriverOpts\":null,\"DNSNames\":null}}}}\n",
-		id, 1000 + n, id, id, id, id, id, n, id, n % 10, net, net,
-		(n + 2) >> 8 & 0xff, (n + 2) & 0xff, (n + 2) >> 8 & 0xff, (n + 2) & 0xff,
-		net, net, (n + 2) >> 8 & 0xff, (n + 2) & 0xff, (n + 2) >> 8 & 0xff, (n + 2) & 0xff);
+	int len = snprintf(
+	    buf, cap,
+	    "{\"Id\":\"%s\",\"Created\":\"2024-10-01T10:00:00.000000000Z\",\"Path\":\"sleep\","
+	    "\"Args\":[\"infinity\"],\"State\":{\"Status\":\"running\",\"Running\":true,"
+	    "\"Paused\":false,\"Restarting\":false,\"OOMKilled\":false,\"Dead\":false,\"Pid\":"
+	    "%" PRIu32
+	    ",\"ExitCode\":0,\"Error\":\"\",\"StartedAt\":\"2024-10-01T10:00:01.000000000Z\","
+	    "\"FinishedAt\":\"0001-01-01T00:00:00Z\"},\"Image\":\"sha256:"
+	    "6fd955f66c231c1a946653170d096"
+	    "214afcf8a0c4a62b2d3c4d56a4a3c4d2b6d\",\"ResolvConfPath\":\"/var/lib/docker/containers/"
+	    "%s"
+	    "/resolv.conf\",\"HostnamePath\":\"/var/lib/docker/containers/%s/hostname\","
+	    "\"HostsPath\":\"/var/lib/docker/containers/%s/hosts\",\"LogPath\":\"/var/lib/docker/"
+	    "containers/%s/%s-json.log\",\"Name\":\"/mock-%" PRIu32 "\",\"RestartCount\":0,"
+	    "\"Driver\":\"overlay2\",\"Platform\":\"linux\",\"MountLabel\":\"\",\"ProcessLabel\":"
+	    "\"\","
+	    "\"AppArmorProfile\":\"\",\"ExecIDs\":null,\"HostConfig\":{\"Binds\":null,"
+	    "\"NetworkMode\":\"bridge\",\"PortBindings\":{},\"RestartPolicy\":{\"Name\":\"no\","
+	    "\"MaximumRetryCount\":0},\"AutoRemove\":false,\"Privileged\":false,\"Memory\":0,"
+	    "\"NanoCpus\":0,\"LogConfig\":{\"Type\":\"json-file\",\"Config\":{}}},"
+	    "\"Mounts\":[],\"Config\":{\"Hostname\":\"%.12s\",\"Domainname\":\"\",\"User\":\"\","
+	    "\"AttachStdin\":false,\"AttachStdout\":true,\"AttachStderr\":true,\"Tty\":false,"
+	    "\"OpenStdin\":false,\"StdinOnce\":false,\"Env\":[\"PATH=/usr/local/sbin:/usr/local/"
+	    "bin:"
+	    "/usr/sbin:/usr/bin:/sbin:/bin\"],\"Cmd\":[\"sleep\",\"infinity\"],\"Image\":"
+	    "\"busybox:latest\",\"Volumes\":null,\"WorkingDir\":\"\",\"Entrypoint\":null,"
+	    "\"OnBuild\":null,\"Labels\":{\"com.docker.compose.project\":\"mock\","
+	    "\"com.docker.compose.service\":\"svc%" PRIu32
+	    "\"}},\"NetworkSettings\":{\"Bridge\":\"\","
+	    "\"SandboxID\":\"%s\",\"SandboxKey\":\"/var/run/docker/netns/%.12s\",\"Ports\":{},"
+	    "\"Gateway\":\"172.17.0.1\",\"IPAddress\":\"172.17.%u.%u\",\"IPPrefixLen\":16,"
+	    "\"MacAddress\":\"02:42:ac:11:%02x:%02x\",\"Networks\":{\"bridge\":{\"IPAMConfig\":"
+	    "null,"
+	    "\"Links\":null,\"Aliases\":null,\"NetworkID\":\"%s\",\"EndpointID\":\"%s\","
+	    "\"Gateway\":\"172.17.0.1\",\"IPAddress\":\"172.17.%u.%u\",\"IPPrefixLen\":16,"
+	    "\"MacAddress\":\"02:42:ac:11:%02x:%02x\",\"DriverOpts\":null,\"DNSNames\":null}}}}\n",
+	    id, 1000 + n, id, id, id, id, id, n, id, n % 10, net, net, (n + 2) >> 8 & 0xff,
+	    (n + 2) & 0xff, (n + 2) >> 8 & 0xff, (n + 2) & 0xff, net, net, (n + 2) >> 8 & 0xff,
+	    (n + 2) & 0xff, (n + 2) >> 8 & 0xff, (n + 2) & 0xff);
 	if (len < 0 || (size_t)len >= cap)
 		die("inspect document does not fit");
 	return (size_t)len;
@@ -996,12 +1018,15 @@ static void handle(struct conn *c, const struct req *r, size_t head_len)
 		} else if (post && mem_is(act, act_len, "resize")) {
 			respond_dynamic(c, "201 Created", "text/plain; charset=utf-8", "", 0);
 		} else if (get && mem_is(act, act_len, "json")) {
-			int len = snprintf(body, sizeof(body),
-				"{\"ID\":\"%.*s\",\"Running\":false,\"ExitCode\":0,\"ProcessConfig\":"
-				"{\"tty\":false,\"entrypoint\":\"sh\",\"arguments\":[],\"privileged\":false},"
-				"\"OpenStdin\":true,\"OpenStderr\":true,\"OpenStdout\":true,"
-				"\"CanRemove\":false,\"ContainerID\":\"\",\"DetachKeys\":\"\",\"Pid\":0}\n",
-				id_len <= 64 ? (int)id_len : 0, id);
+			int len = snprintf(
+			    body, sizeof(body),
+			    "{\"ID\":\"%.*s\",\"Running\":false,\"ExitCode\":0,\"ProcessConfig\":"
+			    "{\"tty\":false,\"entrypoint\":\"sh\",\"arguments\":[],\"privileged\":"
+			    "false},"
+			    "\"OpenStdin\":true,\"OpenStderr\":true,\"OpenStdout\":true,"
+			    "\"CanRemove\":false,\"ContainerID\":\"\",\"DetachKeys\":\"\",\"Pid\":"
+			    "0}\n",
+			    id_len <= 64 ? (int)id_len : 0, id);
 			respond_dynamic(c, "200 OK", "application/json", body, (size_t)len);
 		} else {
 			send_blob(c, &b_notfound);
@@ -1079,8 +1104,9 @@ static int skip_body(struct conn *c)
 			else
 				break;
 		}
-		if (i == 0 || (i < line && c->ibuf[i] != ';' && c->ibuf[i] != ' ' &&
-			       c->ibuf[i] != '\t') || n > BODY_MAX)
+		if (i == 0 ||
+		    (i < line && c->ibuf[i] != ';' && c->ibuf[i] != ' ' && c->ibuf[i] != '\t') ||
+		    n > BODY_MAX)
 			return -1;
 		in_consume(c, line + 2);
 		c->skip = n;
@@ -1317,16 +1343,20 @@ static void on_tick(int tfd)
 	if (ticked_head == NIL)
 		events_sent = due; /* nobody listens: nothing to render */
 	while (events_sent < due) {
-		uint32_t n = opt.containers ? (uint32_t)((events_sent / N_EVENT_ACTIONS) % opt.containers) : 0;
+		uint32_t n = opt.containers
+				 ? (uint32_t)((events_sent / N_EVENT_ACTIONS) % opt.containers)
+				 : 0;
 		const char *a = event_actions[events_sent % N_EVENT_ACTIONS];
 		char id[65];
 		container_id(n, id);
-		int len = snprintf(batch + blen, sizeof(batch) - blen,
-			"{\"status\":\"%s\",\"id\":\"%s\",\"from\":\"busybox:latest\",\"Type\":"
-			"\"container\",\"Action\":\"%s\",\"Actor\":{\"ID\":\"%s\",\"Attributes\":"
-			"{\"image\":\"busybox:latest\",\"name\":\"mock-%" PRIu32 "\"}},\"scope\":\"local\","
-			"\"time\":%lld,\"timeNano\":%lld%09ld}\n",
-			a, id, a, id, n, (long long)rt.tv_sec, (long long)rt.tv_sec, rt.tv_nsec);
+		int len = snprintf(
+		    batch + blen, sizeof(batch) - blen,
+		    "{\"status\":\"%s\",\"id\":\"%s\",\"from\":\"busybox:latest\",\"Type\":"
+		    "\"container\",\"Action\":\"%s\",\"Actor\":{\"ID\":\"%s\",\"Attributes\":"
+		    "{\"image\":\"busybox:latest\",\"name\":\"mock-%" PRIu32
+		    "\"}},\"scope\":\"local\","
+		    "\"time\":%lld,\"timeNano\":%lld%09ld}\n",
+		    a, id, a, id, n, (long long)rt.tv_sec, (long long)rt.tv_sec, rt.tv_nsec);
 		if (len < 0 || (size_t)len >= sizeof(batch) - blen) {
 			dropped_events += due - events_sent;
 			events_sent = due;
@@ -1447,7 +1477,7 @@ static void parse_args(int argc, char **argv)
 			die("-%s: want an integer in [%" PRIu32 ", %" PRIu32 "], got \"%s\"", name,
 			    nums[k].min, nums[k].max, val);
 		continue;
-bad:
+	bad:
 		fprintf(stderr, "mock-engine: unknown argument \"%s\"\n%s", argv[i], usage_text);
 		exit(2);
 	}
@@ -1482,8 +1512,8 @@ int main(int argc, char **argv)
 	/* Slots are touched only when first used (conns_used), so a large
 	 * -max-conns costs address space, not memory. */
 	size_t bytes = (size_t)opt.max_conns * sizeof(struct conn);
-	conns = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		     -1, 0);
+	conns = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (conns == MAP_FAILED)
 		die("mmap %zu bytes: %s", bytes, strerror(errno));
 
