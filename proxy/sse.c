@@ -104,9 +104,12 @@ void lk__sse_on_change(void *arg, const struct lk_inv_change *ch)
 		[LK_INV_REMOVED] = "dd:container-removed",
 	};
 	size_t cap = ch->drydock_len + 512;
-	char *buf = malloc(cap);
+	char *buf;
 	struct lk_obuf b;
 
+	if (srv->cfg->adapter == LK_ADAPTER_GENERIC)
+		return; /* the generic stream carries Docker's events instead */
+	buf = malloc(cap);
 	if (buf == NULL)
 		return;
 	lk_obuf_init(&b, buf, (uint32_t)cap);
@@ -272,6 +275,13 @@ void lk__sse_on_refresh(void *arg, uint64_t generation)
 	struct lk_server *srv = arg;
 	struct lk_sse_hub *h = &srv->sse;
 
+	/* The Drydock stream only: a generic agent has no snapshot frames. */
+	if (srv->cfg->adapter == LK_ADAPTER_GENERIC) {
+		for (size_t i = 0; i < h->n; i++)
+			lk_sse_msg_put(h->pend[i]);
+		h->n = 0;
+		return;
+	}
 	if (generation == h->last_gen && h->n == 0)
 		return;
 	h->last_gen = generation;
@@ -287,13 +297,6 @@ void lk__sse_on_refresh(void *arg, uint64_t generation)
 	}
 	for (size_t i = 0; i < h->n; i++)
 		h->pend[i]->gen = generation;
-	/* The Drydock stream only: a generic agent has no snapshot frames. */
-	if (srv->cfg->adapter == LK_ADAPTER_GENERIC) {
-		for (size_t i = 0; i < h->n; i++)
-			lk_sse_msg_put(h->pend[i]);
-		h->n = 0;
-		return;
-	}
 	hub_publish(srv);
 }
 
