@@ -1,0 +1,943 @@
+/*
+ * lk-load: a closed-loop HTTP/1.1 keep-alive load generator, for measuring
+ * small-request throughput and latency through proxies (Lookout, HAProxy,
+ * nginx) and against a unix socket directly. Standalone: libc + pthread.
+ *
+ * Each connection sends a request, reads the whole response (Content-Length,
+ * chunked, or until EOF) and sends the next one. One epoll loop per thread,
+ * each thread owning its share of the connections, its counters and its
+ * latency histogram, so the threads share nothing but the phase flag.
+ * Everything is allocated at start: the request is rendered once, every
+ * connection has a fixed input buffer, and latencies go into a log-linear
+ * histogram, so the request path never mallocs.
+ *
+ * No TLS: a TLS run goes through a local TLS-terminating helper (stunnel or
+ * similar) in front of the agent. The project's core/tls.h is server-side
+ * and not meant for a client.
+ */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REQ_MAX	       (8 * 1024)   /* rendered request bound */
+#define HEADERS_MAX    32	    /* -H count bound */
+#define IBUF_SIZE      (16 * 1024)  /* response head bound in latency mode */
+#define IBUF_STREAM    (256 * 1024) /* read size in stream mode */
+#define LINE_MAX_BYTES 1024	    /* chunk-size and trailer line bound */
+#define READS_PER_WAKE 16	    /* recv rounds per connection per wakeup */
+#define EPOLL_BATCH    256
+#define TICK_MS	       10		  /* how soon threads notice a phase change */
+#define RETRY_NS       (10 * 1000 * 1000) /* reconnect delay after an error */
+
+#define CONNS_MAX   100000
+#define THREADS_MAX 256
+#define SECS_MAX    86400
+
+/*
+ * Histogram of nanoseconds: values below HIST_SUB are exact; above, each
+ * power of two is split into HIST_SUB / 2 linear buckets, so a bucket is
+ * at most 1/16 of its value wide (reported at its midpoint: within ~3%).
+ * Values are clamped to 2^HIST_MSB_MAX ns (about 18 minutes).
+ */
+#define HIST_SUB     32
+#define HIST_HALF    (HIST_SUB / 2)
+#define HIST_MSB_MAX 40
+#define HIST_N	     (HIST_SUB + (HIST_MSB_MAX - 4) * HIST_HALF)
+
+enum phase { PHASE_WARMUP, PHASE_MEASURE, PHASE_STOP };
+
+enum cstate {
+	C_IDLE,	      /* closed; reopens at retry_ns */
+	C_CONNECTING, /* waiting for EPOLLOUT */
+	C_SENDING,    /* request partly written, waiting for EPOLLOUT */
+	C_HEAD,	      /* reading the response head */
+	C_BODY_LEN,   /* Content-Length body */
+	C_CHUNK_SIZE,
+	C_CHUNK_DATA,
+	C_CHUNK_CRLF,
+	C_TRAILER,
+	C_BODY_EOF /* no length: the body ends with the connection */
+};
+
+/* feed() results */
+#define FEED_AGAIN 0
+#define FEED_DONE  1
+#define FEED_ERROR (-1)
+
+struct conn {
+	int fd;
+	enum cstate st;
+	bool close_after; /* Connection: close, or HTTP/1.0 */
+	bool status_ok;	  /* 2xx */
+	uint32_t events;  /* current epoll interest */
+	size_t req_off;
+	size_t ilen;
+	uint64_t remaining; /* body or chunk bytes left */
+	uint64_t sent_ns;
+	uint64_t retry_ns;
+	char *ibuf;
+};
+
+struct worker {
+	pthread_t tid;
+	int epfd;
+	unsigned n_conns;
+	unsigned n_idle; /* closed connections waiting to reopen */
+	struct conn *conns;
+	uint64_t reqs, errors, bytes;
+	const char *first_error;
+	int first_errno;
+	uint64_t hist[HIST_N];
+};
+
+static struct {
+	const char *url;
+	const char *unix_path;
+	const char *path;
+	const char *headers[HEADERS_MAX];
+	unsigned n_headers;
+	uint32_t conns;
+	uint32_t threads;
+	uint32_t secs;
+	uint32_t warmup_secs;
+	bool stream;
+	uint64_t bytes_max; /* stream mode: stop after this many bytes, 0 = no cap */
+	bool conns_set;
+} opt = {
+	.conns = 64,
+	.threads = 1,
+	.secs = 5,
+	.warmup_secs = 1,
+};
+
+static struct sockaddr_storage target;
+static socklen_t target_len;
+static char req[REQ_MAX];
+static size_t req_len;
+static size_t ibuf_size;
+
+static _Atomic int phase;
+static _Atomic uint64_t stream_bytes; /* stream mode, for -bytes */
+static _Atomic uint64_t stop_ns;      /* set by whoever stops the run */
+
+static const char usage_text[] =
+    "usage: lk-load (-url http://HOST:PORT/PATH | -unix SOCKET -path /PATH) [options]\n"
+    "\n"
+    "Closed-loop HTTP/1.1 keep-alive load: each connection sends a GET, reads the\n"
+    "whole response (Content-Length, chunked or until EOF) and sends the next.\n"
+    "Prints one line:\n"
+    "  lk-load: reqs=N rps=R p50_us=X p90_us=Y p99_us=Z errors=E conns=C secs=S\n"
+    "reqs counts completed responses; errors counts non-2xx responses plus\n"
+    "transport errors (refused, reset, EOF mid-response, malformed response).\n"
+    "Only the -d seconds after the warmup count. Latency is from the request's\n"
+    "first byte sent to the response's last byte read (histogram, within ~3%).\n"
+    "\n"
+    "  -url URL          http://HOST[:PORT]/PATH over TCP (no TLS: put a TLS\n"
+    "                    helper such as stunnel in front for TLS runs)\n"
+    "  -unix PATH        unix socket instead of -url\n"
+    "  -path /PATH       request path with -unix (default /_ping)\n"
+    "  -H 'Name: value'  extra request header, repeatable (max 32); a Host\n"
+    "                    header replaces the default one\n"
+    "  -c CONNS          connections (default 64; 1 with -stream)\n"
+    "  -threads N        threads, connections spread evenly (default 1)\n"
+    "  -d SECONDS        measured duration (default 5)\n"
+    "  -warmup SECONDS   unmeasured run before it (default 1)\n"
+    "  -stream           streaming mode: read responses (e.g. logs?follow=1) as\n"
+    "                    fast as possible and print instead\n"
+    "                    lk-load: stream bytes=B gbps=G secs=S\n"
+    "                    (B counts body payload bytes, not chunk framing; a\n"
+    "                    response that ends is re-requested)\n"
+    "  -bytes N          with -stream: stop once N bytes were read (default 0:\n"
+    "                    run for -d seconds)\n"
+    "  -h, --help        this text\n"
+    "\n"
+    "Flags also take the --flag and -flag=VALUE forms. Exit status: 0 after the\n"
+    "result line, 1 on a setup error, 2 on a usage error.\n";
+
+/* --- start-up helpers ----------------------------------------------------- */
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("lk-load: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static void render_request(const char *path, const char *host)
+{
+	bool have_host = false;
+	int n;
+
+	for (unsigned i = 0; i < opt.n_headers; i++)
+		if (strncasecmp(opt.headers[i], "host:", 5) == 0)
+			have_host = true;
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n", path);
+	if (n < 0 || (size_t)n >= sizeof(req))
+		die("request too long (max %d bytes)", REQ_MAX);
+	req_len = (size_t)n;
+	if (!have_host) {
+		n = snprintf(req + req_len, sizeof(req) - req_len, "Host: %s\r\n", host);
+		if (n < 0 || (size_t)n >= sizeof(req) - req_len)
+			die("request too long (max %d bytes)", REQ_MAX);
+		req_len += (size_t)n;
+	}
+	for (unsigned i = 0; i <= opt.n_headers; i++) {
+		const char *h = i < opt.n_headers ? opt.headers[i] : "";
+		n = snprintf(req + req_len, sizeof(req) - req_len, "%s\r\n", h);
+		if (n < 0 || (size_t)n >= sizeof(req) - req_len)
+			die("request too long (max %d bytes)", REQ_MAX);
+		req_len += (size_t)n;
+	}
+}
+
+/* http://HOST[:PORT]/PATH, HOST a name, an IPv4 address or [IPv6]. */
+static void resolve_url(const char *url)
+{
+	char host[256], port[8] = "80";
+	const char *p, *hend, *path;
+
+	if (strncmp(url, "https://", 8) == 0)
+		die("-url: TLS is not supported; put a TLS helper in front and use http://");
+	if (strncmp(url, "http://", 7) != 0)
+		die("-url: want http://HOST[:PORT]/PATH, got \"%s\"", url);
+	p = url + 7;
+	path = strchr(p, '/');
+	if (path == NULL)
+		path = p + strlen(p);
+	const char *authority_end = path;
+	if (*p == '[') {
+		hend = memchr(p, ']', (size_t)(authority_end - p));
+		if (hend == NULL)
+			die("-url: unterminated [");
+		p++;
+	} else {
+		hend = memchr(p, ':', (size_t)(authority_end - p));
+		if (hend == NULL)
+			hend = authority_end;
+	}
+	if (hend == p || (size_t)(hend - p) >= sizeof(host))
+		die("-url: bad host in \"%s\"", url);
+	memcpy(host, p, (size_t)(hend - p));
+	host[hend - p] = '\0';
+	const char *colon = memchr(hend, ':', (size_t)(authority_end - hend));
+	if (colon != NULL) {
+		size_t plen = (size_t)(authority_end - colon - 1);
+		if (plen == 0 || plen >= sizeof(port))
+			die("-url: bad port in \"%s\"", url);
+		memcpy(port, colon + 1, plen);
+		port[plen] = '\0';
+	}
+
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+	int rc = getaddrinfo(host, port, &hints, &ai);
+	if (rc != 0)
+		die("-url: %s:%s: %s", host, port, gai_strerror(rc));
+	memcpy(&target, ai->ai_addr, ai->ai_addrlen);
+	target_len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+
+	char hosthdr[300];
+	const char *mid = p[-1] == '[' ? "[" : "";
+	snprintf(hosthdr, sizeof(hosthdr), "%s%s%s%s%s", mid, host, *mid ? "]" : "",
+		 colon ? ":" : "", colon ? port : "");
+	render_request(*path ? path : "/", hosthdr);
+}
+
+static void resolve_unix(const char *path)
+{
+	struct sockaddr_un *sun = (struct sockaddr_un *)&target;
+
+	if (strlen(path) >= sizeof(sun->sun_path))
+		die("-unix: path too long");
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, path, strlen(path) + 1);
+	target_len = sizeof(*sun);
+	/* Docker's own client sends this Host over the socket. */
+	render_request(opt.path ? opt.path : "/_ping", "api.moby.localhost");
+}
+
+static void parse_args(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (a[0] != '-')
+			goto bad;
+		a += a[1] == '-' ? 2 : 1;
+		if (strcmp(a, "h") == 0 || strcmp(a, "help") == 0) {
+			fputs(usage_text, stdout);
+			exit(0);
+		}
+		if (strcmp(a, "stream") == 0) {
+			opt.stream = true;
+			continue;
+		}
+		char name[32];
+		const char *val;
+		const char *eq = strchr(a, '=');
+		size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+		if (nlen >= sizeof(name))
+			goto bad;
+		memcpy(name, a, nlen);
+		name[nlen] = '\0';
+		if (eq != NULL) {
+			val = eq + 1;
+		} else if (i + 1 < argc) {
+			val = argv[++i];
+		} else {
+			fprintf(stderr, "lk-load: %s: missing value\n%s", argv[i], usage_text);
+			exit(2);
+		}
+
+		uint64_t v;
+		if (strcmp(name, "url") == 0) {
+			opt.url = val;
+		} else if (strcmp(name, "unix") == 0) {
+			opt.unix_path = val;
+		} else if (strcmp(name, "path") == 0) {
+			if (val[0] != '/' || strpbrk(val, " \r\n") != NULL)
+				die("-path: want /PATH without spaces, got \"%s\"", val);
+			opt.path = val;
+		} else if (strcmp(name, "H") == 0) {
+			if (opt.n_headers == HEADERS_MAX)
+				die("-H: at most %d headers", HEADERS_MAX);
+			const char *colon = strchr(val, ':');
+			if (colon == NULL || colon == val || strpbrk(val, "\r\n") != NULL)
+				die("-H: want 'Name: value', got \"%s\"", val);
+			opt.headers[opt.n_headers++] = val;
+		} else if (strcmp(name, "c") == 0) {
+			if (!parse_u64(val, 1, CONNS_MAX, &v))
+				die("-c: want an integer in [1, %d], got \"%s\"", CONNS_MAX, val);
+			opt.conns = (uint32_t)v;
+			opt.conns_set = true;
+		} else if (strcmp(name, "threads") == 0) {
+			if (!parse_u64(val, 1, THREADS_MAX, &v))
+				die("-threads: want an integer in [1, %d], got \"%s\"", THREADS_MAX,
+				    val);
+			opt.threads = (uint32_t)v;
+		} else if (strcmp(name, "d") == 0) {
+			if (!parse_u64(val, 1, SECS_MAX, &v))
+				die("-d: want an integer in [1, %d], got \"%s\"", SECS_MAX, val);
+			opt.secs = (uint32_t)v;
+		} else if (strcmp(name, "warmup") == 0) {
+			if (!parse_u64(val, 0, SECS_MAX, &v))
+				die("-warmup: want an integer in [0, %d], got \"%s\"", SECS_MAX,
+				    val);
+			opt.warmup_secs = (uint32_t)v;
+		} else if (strcmp(name, "bytes") == 0) {
+			if (!parse_u64(val, 0, UINT64_MAX / 2, &v))
+				die("-bytes: want a non-negative integer, got \"%s\"", val);
+			opt.bytes_max = v;
+		} else {
+			goto bad;
+		}
+		continue;
+	bad:
+		fprintf(stderr, "lk-load: unknown argument \"%s\"\n%s", argv[i], usage_text);
+		exit(2);
+	}
+	if ((opt.url == NULL) == (opt.unix_path == NULL)) {
+		fprintf(stderr, "lk-load: give exactly one of -url and -unix\n%s", usage_text);
+		exit(2);
+	}
+	if (opt.url != NULL && opt.path != NULL)
+		die("-path goes with -unix; with -url the path is part of the URL");
+	if (opt.bytes_max != 0 && !opt.stream)
+		die("-bytes needs -stream");
+	if (opt.stream && !opt.conns_set)
+		opt.conns = 1;
+	if (opt.threads > opt.conns)
+		opt.threads = opt.conns;
+}
+
+/* --- histogram ------------------------------------------------------------ */
+
+static unsigned hist_index(uint64_t v)
+{
+	if (v < HIST_SUB)
+		return (unsigned)v;
+	if (v >= (1ull << HIST_MSB_MAX))
+		v = (1ull << HIST_MSB_MAX) - 1;
+	unsigned msb = 63u - (unsigned)__builtin_clzll(v);
+	unsigned shift = msb - 4; /* v >> shift is in [HIST_HALF, HIST_SUB) */
+	return HIST_SUB + (shift - 1) * HIST_HALF + (unsigned)((v >> shift) - HIST_HALF);
+}
+
+/* The midpoint of bucket i, in ns. */
+static double hist_value(unsigned i)
+{
+	if (i < HIST_SUB)
+		return i;
+	unsigned shift = (i - HIST_SUB) / HIST_HALF + 1;
+	uint64_t m = (i - HIST_SUB) % HIST_HALF + HIST_HALF;
+	return (double)(m << shift) + (double)(1ull << shift) / 2.0;
+}
+
+static double hist_percentile(const uint64_t *h, uint64_t total, double p)
+{
+	if (total == 0)
+		return 0;
+	uint64_t rank = (uint64_t)(p * (double)total + 0.999999);
+	uint64_t seen = 0;
+
+	if (rank == 0)
+		rank = 1;
+	for (unsigned i = 0; i < HIST_N; i++) {
+		seen += h[i];
+		if (seen >= rank)
+			return hist_value(i);
+	}
+	return hist_value(HIST_N - 1);
+}
+
+/* --- connections ---------------------------------------------------------- */
+
+static bool measuring(void)
+{
+	return atomic_load_explicit(&phase, memory_order_relaxed) == PHASE_MEASURE;
+}
+
+static void set_interest(struct worker *w, struct conn *c, uint32_t ev)
+{
+	if (c->events == ev)
+		return;
+	struct epoll_event e = { .events = ev, .data.ptr = c };
+	if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &e) != 0)
+		die("epoll_ctl: %s", strerror(errno));
+	c->events = ev;
+}
+
+static void conn_close(struct worker *w, struct conn *c)
+{
+	if (c->st == C_IDLE)
+		return;
+	if (c->fd >= 0)
+		close(c->fd); /* also drops it from the epoll set */
+	c->fd = -1;
+	c->st = C_IDLE;
+	w->n_idle++;
+}
+
+static void conn_fail(struct worker *w, struct conn *c, const char *what, int err)
+{
+	if (measuring()) {
+		w->errors++;
+		if (w->first_error == NULL) {
+			w->first_error = what;
+			w->first_errno = err;
+		}
+	}
+	conn_close(w, c);
+	c->retry_ns = now_ns() + RETRY_NS;
+}
+
+static void conn_send(struct worker *w, struct conn *c)
+{
+	if (c->st != C_SENDING) {
+		c->st = C_SENDING;
+		c->req_off = 0;
+		c->ilen = 0;
+		c->sent_ns = now_ns();
+	}
+	while (c->req_off < req_len) {
+		ssize_t n = send(c->fd, req + c->req_off, req_len - c->req_off, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				set_interest(w, c, EPOLLOUT);
+				return;
+			}
+			conn_fail(w, c, "send", errno);
+			return;
+		}
+		c->req_off += (size_t)n;
+	}
+	c->st = C_HEAD;
+	set_interest(w, c, EPOLLIN);
+}
+
+static void conn_open(struct worker *w, struct conn *c)
+{
+	int fd = socket(target.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	w->n_idle--;
+	c->st = C_CONNECTING;
+	if (fd < 0) {
+		conn_fail(w, c, "socket", errno);
+		return;
+	}
+	if (target.ss_family != AF_UNIX) {
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	c->fd = fd;
+	c->events = EPOLLOUT;
+	struct epoll_event e = { .events = EPOLLOUT, .data.ptr = c };
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) != 0)
+		die("epoll_ctl: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&target, target_len) == 0) {
+		conn_send(w, c);
+		return;
+	}
+	/* A unix socket whose backlog is full says EAGAIN: an error, retried later. */
+	if (errno != EINPROGRESS)
+		conn_fail(w, c, "connect", errno);
+}
+
+static bool head_has(const char *v, const char *vend, const char *word)
+{
+	size_t wl = strlen(word);
+
+	for (const char *p = v; p + wl <= vend; p++)
+		if (strncasecmp(p, word, wl) == 0)
+			return true;
+	return false;
+}
+
+/* Parses the head in ibuf[0, head_len) and sets the body state. */
+static int parse_head(struct conn *c, size_t head_len)
+{
+	const char *p = c->ibuf, *end = c->ibuf + head_len;
+
+	if (head_len < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ')
+		return FEED_ERROR;
+	bool http10 = p[7] == '0';
+	unsigned status = 0;
+	for (int i = 9; i < 12; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return FEED_ERROR;
+		status = status * 10 + (unsigned)(p[i] - '0');
+	}
+	c->status_ok = status >= 200 && status < 300;
+	c->close_after = http10;
+	bool chunked = false, have_len = false;
+	uint64_t len = 0;
+
+	p = memchr(p, '\n', (size_t)(end - p));
+	while (p != NULL && ++p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		if (eol == NULL)
+			break;
+		const char *colon = memchr(p, ':', (size_t)(eol - p));
+		if (colon != NULL) {
+			const char *v = colon + 1;
+			size_t nl = (size_t)(colon - p);
+			if (nl == 14 && strncasecmp(p, "content-length", 14) == 0) {
+				while (v < eol && (*v == ' ' || *v == '\t'))
+					v++;
+				len = 0;
+				have_len = v < eol && *v >= '0' && *v <= '9';
+				for (; v < eol && *v >= '0' && *v <= '9'; v++) {
+					if (len > (UINT64_MAX - 9) / 10)
+						return FEED_ERROR;
+					len = len * 10 + (uint64_t)(*v - '0');
+				}
+			} else if (nl == 17 && strncasecmp(p, "transfer-encoding", 17) == 0) {
+				chunked = head_has(v, eol, "chunked");
+			} else if (nl == 10 && strncasecmp(p, "connection", 10) == 0) {
+				if (head_has(v, eol, "close"))
+					c->close_after = true;
+				else if (head_has(v, eol, "keep-alive"))
+					c->close_after = false;
+			}
+		}
+		p = eol;
+	}
+	if (status < 200)
+		return FEED_ERROR; /* we never ask for 1xx (no Expect, no Upgrade) */
+	if (status == 204 || status == 304)
+		return FEED_DONE;
+	if (chunked) {
+		c->st = C_CHUNK_SIZE;
+	} else if (have_len) {
+		if (len == 0)
+			return FEED_DONE;
+		c->remaining = len;
+		c->st = C_BODY_LEN;
+	} else {
+		c->close_after = true;
+		c->st = C_BODY_EOF;
+	}
+	return FEED_AGAIN;
+}
+
+/* Counts body payload bytes (stream mode). */
+static void count_bytes(struct worker *w, uint64_t n)
+{
+	if (!opt.stream || !measuring())
+		return;
+	w->bytes += n;
+	if (opt.bytes_max == 0)
+		return;
+	uint64_t total = atomic_fetch_add(&stream_bytes, n) + n;
+	if (total >= opt.bytes_max) {
+		uint64_t zero = 0;
+		atomic_compare_exchange_strong(&stop_ns, &zero, now_ns());
+		atomic_store(&phase, PHASE_STOP);
+	}
+}
+
+/*
+ * Runs the response state machine over ibuf[0, ilen); keeps any unconsumed
+ * partial line at the front of ibuf. Returns FEED_DONE (a whole response
+ * was read), FEED_AGAIN or FEED_ERROR.
+ */
+static int feed(struct worker *w, struct conn *c)
+{
+	char *p = c->ibuf, *end = c->ibuf + c->ilen;
+	int ret = FEED_AGAIN;
+
+	while (ret == FEED_AGAIN && p < end) {
+		switch (c->st) {
+		case C_HEAD: {
+			char *h = memmem(p, (size_t)(end - p), "\r\n\r\n", 4);
+			if (h == NULL)
+				goto partial;
+			size_t hl = (size_t)(h + 4 - p);
+			ret = parse_head(c, hl); /* p == ibuf here */
+			p += hl;
+			break;
+		}
+		case C_BODY_LEN: {
+			uint64_t take = (uint64_t)(end - p);
+			if (take > c->remaining)
+				take = c->remaining;
+			p += take;
+			c->remaining -= take;
+			count_bytes(w, take);
+			if (c->remaining == 0)
+				ret = FEED_DONE;
+			break;
+		}
+		case C_CHUNK_SIZE: {
+			char *nl = memchr(p, '\n', (size_t)(end - p));
+			if (nl == NULL)
+				goto partial;
+			uint64_t sz = 0;
+			char *q = p;
+			for (;; q++) {
+				int d;
+				if (*q >= '0' && *q <= '9')
+					d = *q - '0';
+				else if ((*q | 0x20) >= 'a' && (*q | 0x20) <= 'f')
+					d = (*q | 0x20) - 'a' + 10;
+				else
+					break;
+				if (sz >> 59)
+					return FEED_ERROR;
+				sz = sz * 16 + (uint64_t)d;
+			}
+			if (q == p)
+				return FEED_ERROR;
+			p = nl + 1;
+			c->remaining = sz;
+			c->st = sz == 0 ? C_TRAILER : C_CHUNK_DATA;
+			break;
+		}
+		case C_CHUNK_DATA: {
+			uint64_t take = (uint64_t)(end - p);
+			if (take > c->remaining)
+				take = c->remaining;
+			p += take;
+			c->remaining -= take;
+			count_bytes(w, take);
+			if (c->remaining == 0)
+				c->st = C_CHUNK_CRLF;
+			break;
+		}
+		case C_CHUNK_CRLF:
+			if (end - p < 2)
+				goto partial;
+			if (p[0] != '\r' || p[1] != '\n')
+				return FEED_ERROR;
+			p += 2;
+			c->st = C_CHUNK_SIZE;
+			break;
+		case C_TRAILER: {
+			char *nl = memchr(p, '\n', (size_t)(end - p));
+			if (nl == NULL)
+				goto partial;
+			bool empty = nl == p || (nl == p + 1 && p[0] == '\r');
+			p = nl + 1;
+			if (empty)
+				ret = FEED_DONE;
+			break;
+		}
+		case C_BODY_EOF:
+			count_bytes(w, (uint64_t)(end - p));
+			p = end;
+			break;
+		default:
+			return FEED_ERROR;
+		}
+	}
+	if (ret == FEED_DONE && p != end)
+		return FEED_ERROR; /* bytes nobody asked for: not a closed loop */
+	c->ilen = 0;
+	return ret;
+partial:
+	if (c->st == C_HEAD ? p == c->ibuf && c->ilen == ibuf_size
+			    : (size_t)(end - p) > LINE_MAX_BYTES)
+		return FEED_ERROR;
+	c->ilen = (size_t)(end - p);
+	memmove(c->ibuf, p, c->ilen);
+	return FEED_AGAIN;
+}
+
+static void on_response(struct worker *w, struct conn *c)
+{
+	uint64_t t = now_ns();
+
+	if (measuring()) {
+		w->reqs++;
+		w->hist[hist_index(t - c->sent_ns)]++;
+		if (!c->status_ok) {
+			w->errors++;
+			if (w->first_error == NULL) {
+				w->first_error = "non-2xx response";
+				w->first_errno = 0;
+			}
+		}
+	}
+	if (c->close_after) {
+		conn_close(w, c);
+		c->retry_ns = 0;
+		return;
+	}
+	conn_send(w, c);
+}
+
+static void on_readable(struct worker *w, struct conn *c)
+{
+	for (int round = 0; round < READS_PER_WAKE; round++) {
+		ssize_t n = recv(c->fd, c->ibuf + c->ilen, ibuf_size - c->ilen, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			conn_fail(w, c, "recv", errno);
+			return;
+		}
+		if (n == 0) {
+			if (c->st == C_BODY_EOF && c->ilen == 0) {
+				on_response(w, c);
+				return;
+			}
+			conn_fail(w, c, "EOF before the end of the response", 0);
+			return;
+		}
+		c->ilen += (size_t)n;
+		int rc = feed(w, c);
+		if (rc == FEED_ERROR) {
+			conn_fail(w, c, "malformed or unexpected response", 0);
+			return;
+		}
+		if (rc == FEED_DONE) {
+			on_response(w, c);
+			return;
+		}
+	}
+}
+
+static void on_event(struct worker *w, struct conn *c, uint32_t ev)
+{
+	if (c->st == C_CONNECTING) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+			err = errno;
+		if (err != 0) {
+			conn_fail(w, c, "connect", err);
+			return;
+		}
+		conn_send(w, c);
+		return;
+	}
+	if (c->st == C_SENDING) {
+		conn_send(w, c);
+		return;
+	}
+	if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		on_readable(w, c);
+}
+
+static void *worker_run(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event evs[EPOLL_BATCH];
+
+	w->n_idle = w->n_conns;
+	for (unsigned i = 0; i < w->n_conns; i++)
+		conn_open(w, &w->conns[i]);
+	while (atomic_load_explicit(&phase, memory_order_relaxed) != PHASE_STOP) {
+		int n = epoll_wait(w->epfd, evs, EPOLL_BATCH, TICK_MS);
+		if (n < 0 && errno != EINTR)
+			die("epoll_wait: %s", strerror(errno));
+		for (int i = 0; i < n; i++) {
+			struct conn *c = evs[i].data.ptr;
+			if (c->fd >= 0)
+				on_event(w, c, evs[i].events);
+		}
+		uint64_t t = 0;
+		for (unsigned i = 0; w->n_idle > 0 && i < w->n_conns; i++) {
+			struct conn *c = &w->conns[i];
+			if (c->st != C_IDLE)
+				continue;
+			if (t == 0)
+				t = now_ns();
+			if (t >= c->retry_ns)
+				conn_open(w, c);
+		}
+	}
+	for (unsigned i = 0; i < w->n_conns; i++)
+		conn_close(w, &w->conns[i]);
+	return NULL;
+}
+
+/* --- main ----------------------------------------------------------------- */
+
+static void sleep_until_stop(uint64_t deadline_ns)
+{
+	for (;;) {
+		if (atomic_load(&phase) == PHASE_STOP)
+			return;
+		uint64_t t = now_ns();
+		if (t >= deadline_ns)
+			return;
+		uint64_t d = deadline_ns - t;
+		if (d > TICK_MS * 1000000ull)
+			d = TICK_MS * 1000000ull;
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)d };
+		nanosleep(&ts, NULL);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	parse_args(argc, argv);
+	signal(SIGPIPE, SIG_IGN);
+	if (opt.url != NULL)
+		resolve_url(opt.url);
+	else
+		resolve_unix(opt.unix_path);
+	ibuf_size = opt.stream ? IBUF_STREAM : IBUF_SIZE;
+
+	struct worker *ws = calloc(opt.threads, sizeof(*ws));
+	struct conn *conns = calloc(opt.conns, sizeof(*conns));
+	char *bufs = malloc((size_t)opt.conns * ibuf_size);
+	if (ws == NULL || conns == NULL || bufs == NULL)
+		die("out of memory for %" PRIu32 " connections", opt.conns);
+	for (uint32_t i = 0; i < opt.conns; i++) {
+		conns[i] = (struct conn){ .fd = -1, .st = C_IDLE, .ibuf = bufs + i * ibuf_size };
+	}
+	atomic_store(&phase, opt.warmup_secs > 0 ? PHASE_WARMUP : PHASE_MEASURE);
+	uint64_t t0 = now_ns();
+	uint32_t next = 0;
+	for (uint32_t i = 0; i < opt.threads; i++) {
+		struct worker *w = &ws[i];
+		w->n_conns = opt.conns / opt.threads + (i < opt.conns % opt.threads ? 1 : 0);
+		w->conns = conns + next;
+		next += w->n_conns;
+		w->epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (w->epfd < 0)
+			die("epoll_create1: %s", strerror(errno));
+		int rc = pthread_create(&w->tid, NULL, worker_run, w);
+		if (rc != 0)
+			die("pthread_create: %s", strerror(rc));
+	}
+	if (opt.warmup_secs > 0) {
+		sleep_until_stop(t0 + opt.warmup_secs * 1000000000ull);
+		atomic_store(&phase, PHASE_MEASURE);
+	}
+	uint64_t t_start = now_ns();
+	sleep_until_stop(t_start + opt.secs * 1000000000ull);
+	uint64_t zero = 0;
+	atomic_compare_exchange_strong(&stop_ns, &zero, now_ns());
+	atomic_store(&phase, PHASE_STOP);
+	for (uint32_t i = 0; i < opt.threads; i++) {
+		pthread_join(ws[i].tid, NULL);
+		close(ws[i].epfd);
+	}
+	double secs = (double)(atomic_load(&stop_ns) - t_start) / 1e9;
+
+	uint64_t reqs = 0, errors = 0, bytes = 0;
+	static uint64_t hist[HIST_N];
+	bool told = false;
+	for (uint32_t i = 0; i < opt.threads; i++) {
+		struct worker *w = &ws[i];
+		reqs += w->reqs;
+		errors += w->errors;
+		bytes += w->bytes;
+		for (unsigned k = 0; k < HIST_N; k++)
+			hist[k] += w->hist[k];
+		if (w->first_error != NULL && !told) {
+			told = true;
+			fprintf(stderr, "lk-load: first error: %s%s%s\n", w->first_error,
+				w->first_errno ? ": " : "",
+				w->first_errno ? strerror(w->first_errno) : "");
+		}
+	}
+	if (opt.stream) {
+		printf("lk-load: stream bytes=%" PRIu64 " gbps=%.3f secs=%.3f\n", bytes,
+		       secs > 0 ? (double)bytes * 8 / secs / 1e9 : 0.0, secs);
+	} else {
+		printf("lk-load: reqs=%" PRIu64 " rps=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f "
+		       "errors=%" PRIu64 " conns=%" PRIu32 " secs=%.3f\n",
+		       reqs, secs > 0 ? (double)reqs / secs : 0.0,
+		       hist_percentile(hist, reqs, 0.50) / 1e3,
+		       hist_percentile(hist, reqs, 0.90) / 1e3,
+		       hist_percentile(hist, reqs, 0.99) / 1e3, errors, opt.conns, secs);
+	}
+	free(bufs);
+	free(conns);
+	free(ws);
+	return 0;
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""bench/lk-load, the closed-loop keep-alive load generator: its result line
+against mock-engine's unix socket, through a real agent over TCP with the
+token header, and its streaming mode on a followed log. Short runs, no
+timing asserts: this checks that it works, not how fast anything is.
+
+Binaries come from $LK_LOAD and $LK_MOCK_ENGINE (set by tests/CMakeLists.txt),
+else bench/ next to $LOOKOUT_BIN's build dir.
+
+Run: LOOKOUT_BIN=build/dev/lookout LK_MOCK_ENGINE=build/dev/bench/mock-engine \\
+     LK_LOAD=build/dev/bench/lk-load python3 tests/integration/test_61_load.py
+"""
+
+import os
+import re
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lkharness as lk  # noqa: E402
+from test_60_mock_engine import MockEngine  # noqa: E402
+
+lk.absolute_lookout_bin()
+
+LOAD_LINE = re.compile(r"^lk-load: reqs=(\d+) rps=(\d+) p50_us=([\d.]+) p90_us=([\d.]+) "
+                       r"p99_us=([\d.]+) errors=(\d+) conns=(\d+) secs=([\d.]+)$")
+STREAM_LINE = re.compile(r"^lk-load: stream bytes=(\d+) gbps=([\d.]+) secs=([\d.]+)$")
+RUN_TIMEOUT = 60.0
+
+
+def load_bin():
+    p = os.environ.get("LK_LOAD")
+    if not p:
+        p = os.path.join(os.path.dirname(lk.lookout_bin()), "bench", "lk-load")
+    if not os.access(p, os.X_OK):
+        raise AssertionError("lk-load not found at %s (build the lk-load target)" % p)
+    return os.path.abspath(p)
+
+
+def lk_load(*args):
+    """Runs lk-load; returns its one stdout line and stderr."""
+    env = {"PATH": lk.SYS_PATH}
+    for k in lk.PASS_ENV:
+        if k in os.environ:
+            env[k] = os.environ[k]
+    cp = lk.run([load_bin()] + list(args), timeout=RUN_TIMEOUT, env=env)
+    out = cp.stdout.decode().splitlines()
+    if len(out) != 1:
+        raise AssertionError("want one output line, got %r (stderr %r)" % (out, cp.stderr))
+    return out[0], cp.stderr.decode(errors="replace")
+
+
+ENGINE = None
+
+
+def setUpModule():
+    global ENGINE
+    ENGINE = MockEngine("-frame-size", "65536")
+
+
+def tearDownModule():
+    global ENGINE
+    if ENGINE is not None:
+        e, ENGINE = ENGINE, None
+        rc = e.stop()
+        if rc != 0:
+            raise AssertionError("mock-engine exited %d:\n%s" % (rc, "\n".join(e.stderr[-60:])))
+
+
+class Load(lk.TestCase):
+    def check_line(self, line, err, conns, want_errors=0):
+        m = LOAD_LINE.match(line)
+        self.assertIsNotNone(m, line)
+        reqs, _, p50, p90, p99, errors, c, secs = m.groups()
+        self.assertGreater(int(reqs), 0, line)
+        self.assertEqual(int(errors), want_errors, "%s\n%s" % (line, err))
+        self.assertEqual(int(c), conns)
+        self.assertGreater(float(secs), 0)
+        self.assertLessEqual(float(p50), float(p90), line)
+        self.assertLessEqual(float(p90), float(p99), line)
+        return int(reqs)
+
+    def test_unix_ping(self):
+        line, err = lk_load("-unix", ENGINE.socket, "-path", "/_ping", "-c", "8", "-d", "1",
+                            "-warmup", "0")
+        self.check_line(line, err, 8)
+
+    def test_unix_threads_chunked(self):
+        # a chunked response (logs without follow) on two threads
+        line, err = lk_load("-unix", ENGINE.socket, "-path", "/containers/mock-1/logs?stdout=1",
+                            "-c", "4", "-threads", "2", "-d", "1", "-warmup", "0")
+        self.check_line(line, err, 4)
+
+    def test_non_2xx_are_errors(self):
+        line, err = lk_load("-unix", ENGINE.socket, "-path", "/nope", "-c", "2", "-d", "1",
+                            "-warmup", "0")
+        m = LOAD_LINE.match(line)
+        self.assertIsNotNone(m, line)
+        self.assertGreater(int(m.group(1)), 0, line)
+        self.assertEqual(m.group(1), m.group(6), "every 404 is an error: " + line)
+        self.assertIn("non-2xx", err)
+
+    def test_through_agent(self):
+        a = self.start_agent({"DOCKER_SOCKET": ENGINE.socket})
+        line, err = lk_load("-url", "http://127.0.0.1:%d/_ping" % a.port,
+                            "-H", "Authorization: Bearer " + a.token,
+                            "-c", "8", "-d", "1", "-warmup", "0")
+        self.check_line(line, err, 8)
+        # without the token every response is a 401: all errors
+        line, err = lk_load("-url", "http://127.0.0.1:%d/_ping" % a.port,
+                            "-c", "1", "-d", "1", "-warmup", "0")
+        m = LOAD_LINE.match(line)
+        self.assertIsNotNone(m, line)
+        self.assertEqual(m.group(1), m.group(6), line)
+
+    def test_stream(self):
+        line, err = lk_load("-unix", ENGINE.socket, "-path",
+                            "/containers/mock-1/logs?follow=1&stdout=1", "-stream",
+                            "-d", "1", "-warmup", "0")
+        m = STREAM_LINE.match(line)
+        self.assertIsNotNone(m, line)
+        self.assertGreater(int(m.group(1)), 0, line)
+        # -bytes stops the run once that much arrived
+        line, err = lk_load("-unix", ENGINE.socket, "-path",
+                            "/containers/mock-1/logs?follow=1&stdout=1", "-stream",
+                            "-bytes", "1000000", "-d", "30", "-warmup", "0")
+        m = STREAM_LINE.match(line)
+        self.assertIsNotNone(m, line)
+        self.assertGreaterEqual(int(m.group(1)), 1000000, line)
+
+    def test_usage(self):
+        cp = lk.run([load_bin(), "-h"])
+        self.assertIn(b"usage: lk-load", cp.stdout)
+        cp = lk.run([load_bin(), "-c", "8"], check=False)
+        self.assertEqual(cp.returncode, 2)
+        cp = lk.run([load_bin(), "-url", "https://127.0.0.1:1/"], check=False)
+        self.assertEqual(cp.returncode, 1)
+        self.assertIn(b"TLS", cp.stderr)
+
+
+if __name__ == "__main__":
+    lk.main()
