@@ -165,7 +165,7 @@ class Drydock(lk.TestCase):
         ev = es.next(lambda e: e["type"] == "dd:container-updated" and e["data"]["status"] == "running")
         check_container(self, ev["data"])
         d.docker("pause", name)
-        ev = es.next(lambda e: e["type"] == "dd:container-updated")
+        ev = es.next(lambda e: e["type"] == "dd:container-updated" and e["data"]["status"] != "running")
         self.assertEqual(ev["data"]["status"], "paused")  # not "running" (DESIGN.md decision 4)
         d.docker("unpause", name)
         es.next(lambda e: e["type"] == "dd:container-updated" and e["data"]["status"] == "running")
