@@ -307,6 +307,25 @@ class Drydock(lk.TestCase):
         last = "lk-dd-slow-%d" % (n - 1)
         good.next(lambda e: e["type"] == "dd:container-added" and e["data"]["name"] == last, timeout=60)
 
+    def test_over_tls(self):
+        # The stream, a large control-thread answer and a demultiplexed
+        # follow stream all go through the TLS engine.
+        certs = lk.make_certs(self.tmpdir())
+        a = self.start_agent({}, dockerd=self.d, certs=certs)
+        auth = "Authorization: Bearer " + a.token
+        self.d.docker("run", "--name", "lk-dd-tls", "busybox:latest", "sh", "-c", "echo tls-out; echo tls-err >&2")
+        cp = a.curl("-N", "-s", "--max-time", "3", "-H", auth, a.url("/api/events"), timeout=30)
+        frames = [f for f in cp.stdout.decode().split("\n\n") if f.startswith("data: ")]
+        types = [json.loads(f[6:])["type"] for f in frames]
+        self.assertEqual(types[:2], ["dd:ack", "dd:watcher-snapshot"])
+        code, body = a.curl_request("/metrics", "-H", auth)
+        self.assertEqual(code, 200)
+        self.assertGreater(len(body), 8192)  # beyond the head buffer: sent from the heap
+        self.assertTrue(body.endswith(b"\n"))
+        cp = a.curl("-N", "-s", "--max-time", "3", "-H", auth,
+                    a.url("/api/containers/lk-dd-tls/logs?follow=1"), timeout=30)
+        self.assertEqual(sorted(cp.stdout.decode().split()), ["tls-err", "tls-out"])
+
     def test_generic_adapter(self):
         a = self.start_agent({"ADAPTER": "generic"}, dockerd=self.d)
         self.d.docker("create", "--name", "lk-gen", "busybox:latest", "true")
