@@ -10,6 +10,7 @@ BUILD_TSAN := build/tsan
 TSAN_TESTS := $(foreach t,test_verifier test_log test_shtab test_registry test_audit test_enroll test_spsc,\
 	$(if $(wildcard tests/unit/$(t).c),$(t)))
 CTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: all deps build release run test unit integration fuzz tsan checksrc bench clean
 
@@ -60,6 +61,14 @@ tsan: deps
 
 checksrc:
 	@scripts/checksrc
+
+# make bench: the agent beside HAProxy and nginx on mock-engine (bench/run;
+# e.g. make bench BENCH_ARGS='-d 5 -only lookout,haproxy'). Never part of test.
+bench:
+	@scripts/install-deps bench
+	@cmake -S . -B $(BUILD_REL) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD_REL) -j $(JOBS) --target lookout mock-engine lk-load
+	@bench/run $(BENCH_ARGS)
 
 clean:
 	rm -rf build
