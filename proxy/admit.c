@@ -197,6 +197,7 @@ static bool is_mutating(enum lk_http_method m)
 }
 
 static void control_submit(struct lk_conn *c);
+static uint64_t new_cookie(struct lk_conn *c);
 static void static_route(struct lk_conn *c);
 static void too_large(struct lk_conn *c, uint32_t limit);
 static void body_start(struct lk_conn *c, enum lk_body_use use, uint32_t max);
@@ -336,7 +337,6 @@ static void static_route(struct lk_conn *c)
 static void control_submit(struct lk_conn *c)
 {
 	struct lk_server *srv = srv_of(c);
-	struct lk_sworker *sw = sw_of(c);
 	struct lk_sess_ctx *x = ctx_of(c);
 	enum lk_ctl_kind kind;
 
@@ -363,7 +363,7 @@ static void control_submit(struct lk_conn *c)
 		kind = LK_CTL_MCP;
 		break;
 	}
-	uint64_t cookie = (++sw->auth_seq << LK_UD_IDX_BITS) | (uint32_t)(c - c->w->conns);
+	uint64_t cookie = new_cookie(c);
 
 	/* A signed body was read under the 64 MiB signed-request limit: the
 	 * control thread's own limit still applies. */
@@ -770,8 +770,7 @@ static void token_hash_start(struct lk_conn *c)
 		deny(c, LK_SIG_OK);
 		return;
 	}
-	uint32_t idx = (uint32_t)(c - c->w->conns);
-	uint64_t cookie = (++sw->auth_seq << LK_UD_IDX_BITS) | idx;
+	uint64_t cookie = new_cookie(c);
 
 	switch (lk_verifier_submit(srv->verifier, c->w->id, tok, len, cookie, c->w->now_ms / 1000)) {
 	case LK_VERIFY_OK:
@@ -793,6 +792,17 @@ static void token_hash_start(struct lk_conn *c)
 		deny(c, LK_SIG_OK);
 		break;
 	}
+}
+
+/* new_cookie names the request c is about to park for an answer from
+ * another thread (a verdict, a control-thread answer): the worker's sequence
+ * number above the slot index, so parked() finds the slot and tells a late
+ * answer for an earlier request apart. */
+static uint64_t new_cookie(struct lk_conn *c)
+{
+	struct lk_sworker *sw = sw_of(c);
+
+	return (++sw->cookie_seq << LK_UD_IDX_BITS) | (uint32_t)(c - c->w->conns);
 }
 
 /* parked returns the connection a cookie names if it still waits in state
@@ -827,7 +837,7 @@ static void control_results(struct lk_worker *w)
 					lk__sse_begin(c, res[i].generation, res[i].body, res[i].len);
 				} else {
 					lk__sse_unsubscribe(c);
-					lk__sess_send_big(c, res[i].status, res[i].ctype, res[i].body,
+					lk__sess_respond(c, res[i].status, res[i].ctype, res[i].body,
 							  res[i].body != NULL ? res[i].len : 0);
 				}
 			}

@@ -199,7 +199,7 @@ static void fail(struct lk_conn *c, int status, const char *msg)
 	lk_proxy_write_error(&b, status, msg, true);
 	LK_ASSERT(!b.overflow);
 	x->head_only = false;
-	lk__sess_send_response(c, b.len);
+	lk__sess_send_response(c, status, b.len);
 }
 
 static void upstream_failed(struct lk_conn *c, int err)
@@ -689,7 +689,7 @@ static void limited(struct lk_conn *c, const char *msg)
 		c->flags |= LK_SF_CLOSE_AFTER;
 	lk_obuf_init(&b, x->out, sizeof(x->out));
 	lk_proxy_write_error(&b, 429, msg, (c->flags & LK_SF_CLOSE_AFTER) != 0);
-	lk__sess_send_response(c, b.len);
+	lk__sess_send_response(c, 429, b.len);
 }
 
 /* build_up_head writes the request head for Docker into ctx->out. */

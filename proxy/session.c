@@ -198,9 +198,11 @@ void lk__sess_flush(struct lk_conn *c)
 	c->flags |= LK_SF_SEND;
 }
 
-/* respond builds a complete response in the context's out buffer and starts
- * sending it. body may be NULL for an empty body; extra, if not NULL, is
- * one or more complete header lines. */
+/* respond builds a complete response and starts sending it: in the
+ * context's out buffer, or, for a body that does not fit there (the control
+ * thread's answers), head and body copied into one heap buffer. body may be
+ * NULL for an empty body; extra, if not NULL, is one or more complete header
+ * lines. */
 static void respond_x(struct lk_conn *c, int status, const char *ctype, const char *extra,
 		      const char *body, size_t body_len)
 {
@@ -220,50 +222,30 @@ static void respond_x(struct lk_conn *c, int status, const char *ctype, const ch
 	if (c->flags & LK_SF_CLOSE_AFTER)
 		lk_http_write_header(&b, "Connection", "close", 5);
 	lk_obuf_put(&b, "\r\n", 2);
-	if (body != NULL && !x->head_only)
-		lk_obuf_put(&b, body, body_len);
-	LK_ASSERT(!b.overflow); /* our own responses are small and fixed */
-	lk__sess_send_response(c, b.len);
-}
-
-static void respond(struct lk_conn *c, int status, const char *ctype, const char *body,
-		    size_t body_len)
-{
-	respond_x(c, status, ctype, NULL, body, body_len);
-}
-
-void lk__sess_send_big(struct lk_conn *c, int status, const char *ctype, const char *body,
-		       size_t len)
-{
-	struct lk_sess_ctx *x = ctx_of(c);
-	struct lk_obuf b;
-
-	if (len <= sizeof(x->out) - 512) {
-		respond(c, status, ctype, body, len);
+	LK_ASSERT(!b.overflow); /* our own heads are small and fixed */
+	size_t send_len = x->head_only || body == NULL ? 0 : body_len;
+	if (send_len <= lk_obuf_room(&b)) {
+		lk_obuf_put(&b, body, send_len);
+		lk__sess_send_response(c, status, b.len);
 		return;
 	}
-	/* The head goes first into out, then head and body into one buffer. */
-	lk_obuf_init(&b, x->out, sizeof(x->out));
-	lk_http_write_status(&b, status);
-	if (ctype != NULL)
-		lk_http_write_header(&b, "Content-Type", ctype, strlen(ctype));
-	lk_http_write_header_u64(&b, "Content-Length", len);
-	if (c->flags & LK_SF_CLOSE_AFTER)
-		lk_http_write_header(&b, "Connection", "close", 5);
-	lk_obuf_put(&b, "\r\n", 2);
-	LK_ASSERT(!b.overflow);
-	size_t total = b.len + (x->head_only ? 0 : len);
+	size_t total = b.len + send_len;
 	char *big = total <= UINT32_MAX ? malloc(total) : NULL;
 	if (big == NULL) {
+		/* The small answer always fits in out. */
 		lk__sess_respond_json(c, 503, NULL, "{\"message\":\"out of memory\"}\n");
 		return;
 	}
 	memcpy(big, x->out, b.len);
-	if (!x->head_only)
-		memcpy(big + b.len, body, len);
-	free(x->big);
+	memcpy(big + b.len, body, send_len);
 	x->big = big;
-	lk__sess_send_response(c, (uint32_t)total);
+	lk__sess_send_response(c, status, (uint32_t)total);
+}
+
+void lk__sess_respond(struct lk_conn *c, int status, const char *ctype, const char *body,
+		      size_t body_len)
+{
+	respond_x(c, status, ctype, NULL, body, body_len);
 }
 
 void lk__sess_respond_json(struct lk_conn *c, int status, const char *extra, const char *json)
@@ -294,14 +276,9 @@ void lk__sess_count(struct lk_conn *c, int status, enum lk_rclass cls)
 	st->by_status[cls][status >= 100 && status < 600 ? status / 100 : 0]++;
 }
 
-void lk__sess_send_response(struct lk_conn *c, uint32_t len)
+void lk__sess_send_response(struct lk_conn *c, int status, uint32_t len)
 {
 	struct lk_sess_ctx *x = ctx_of(c);
-	int status = 0;
-
-	/* "HTTP/1.1 NNN": every response we write starts so. */
-	if (len >= 12 && x->out[9] >= '1' && x->out[9] <= '5')
-		status = (x->out[9] - '0') * 100 + (x->out[10] - '0') * 10 + (x->out[11] - '0');
 	enum lk_route rt = (enum lk_route)x->route;
 	lk__sess_count(c, status, lk_route_public(rt)	    ? LK_RC_HEALTH
 				  : rt == LK_ROUTE_NOT_FOUND ? LK_RC_PROXY
@@ -318,7 +295,7 @@ void lk__sess_send_response(struct lk_conn *c, uint32_t len)
 
 static void respond_json(struct lk_conn *c, int status, const char *json)
 {
-	respond(c, status, "application/json", json, strlen(json));
+	lk__sess_respond(c, status, "application/json", json, strlen(json));
 }
 
 /* respond_error answers a request we refuse and closes afterwards: after a
@@ -336,7 +313,7 @@ static void respond_error(struct lk_conn *c, int status, const char *reason)
 	LK_ASSERT(!b.overflow);
 	c->flags |= LK_SF_CLOSE_AFTER;
 	x->head_only = false;
-	respond(c, status, "application/json", body, b.len);
+	lk__sess_respond(c, status, "application/json", body, b.len);
 }
 
 void lk__sess_finish_close(struct lk_conn *c)
@@ -362,6 +339,20 @@ void lk__sess_finish_close(struct lk_conn *c)
 
 static void try_parse(struct lk_conn *c);
 
+/* tls_read_some decrypts what the engine holds into buf: > 0 bytes, 0 when
+ * nothing is ready or the client sent close_notify (LK_SF_CLI_EOF then set),
+ * or -errno for a TLS error. */
+static ssize_t tls_read_some(struct lk_conn *c, void *buf, size_t cap)
+{
+	ssize_t k = lk_tls_read(c->tls, buf, cap);
+
+	if (k == LK_AGAIN)
+		return 0;
+	if (k == 0)
+		c->flags |= LK_SF_CLI_EOF;
+	return k;
+}
+
 /* tls_pull decrypts what the TLS engine holds into the head buffer.
  * Returns 0, or -errno for a TLS error. Sets LK_SF_CLI_EOF on close_notify. */
 static int tls_pull(struct lk_conn *c)
@@ -371,15 +362,9 @@ static int tls_pull(struct lk_conn *c)
 	if (x == NULL)
 		return -ENOMEM;
 	while (x->in_len < sizeof(x->in)) {
-		ssize_t k = lk_tls_read(c->tls, x->in + x->in_len, sizeof(x->in) - x->in_len);
+		ssize_t k = tls_read_some(c, x->in + x->in_len, sizeof(x->in) - x->in_len);
 
-		if (k == LK_AGAIN)
-			return 0;
-		if (k == 0) {
-			c->flags |= LK_SF_CLI_EOF;
-			return 0;
-		}
-		if (k < 0)
+		if (k <= 0)
 			return (int)k;
 		x->in_len += (uint32_t)k;
 	}
@@ -394,15 +379,9 @@ static int tls_pull_body(struct lk_conn *c)
 	char buf[4096];
 
 	while (c->state == LK_CS_BODY && !ctx_of(c)->body_end) {
-		ssize_t k = lk_tls_read(c->tls, buf, sizeof(buf));
+		ssize_t k = tls_read_some(c, buf, sizeof(buf));
 
-		if (k == LK_AGAIN)
-			return 0;
-		if (k == 0) {
-			c->flags |= LK_SF_CLI_EOF;
-			return 0;
-		}
-		if (k < 0)
+		if (k <= 0)
 			return (int)k;
 		lk__admit_body(c, buf, (size_t)k);
 	}

@@ -93,7 +93,7 @@ struct lk_sworker {
 	struct lk_pool tls_out_pool;
 	struct lk_server_stats stats;
 	unsigned tq[LK_TQ__COUNT];
-	uint64_t auth_seq; /* verdict cookies of this worker */
+	uint64_t cookie_seq; /* requests parked for another thread's answer */
 	struct lk_spsc sse_inbox;      /* event-stream messages from the inventory thread */
 	struct sse_sub *sse_subs;      /* this worker's event-stream subscribers */
 };
@@ -110,7 +110,7 @@ void lk__sess_next_request(struct lk_conn *c);
 void lk__sess_ctx_put(struct lk_conn *c);
 /* lk__sess_send_response sends the complete response already written in
  * ctx->out[0, len) and moves c to LK_CS_RESP. */
-void lk__sess_send_response(struct lk_conn *c, uint32_t len);
+void lk__sess_send_response(struct lk_conn *c, int status, uint32_t len);
 
 /* Admission (proxy/admit.c): credentials, signed bodies, enrollment, audit.
  * lk__admit_request takes over a request for a protected route (or
@@ -137,10 +137,11 @@ void lk__sess_arm_recv(struct lk_conn *c);
 void lk__sess_count(struct lk_conn *c, int status, enum lk_rclass cls);
 /* lk__sess_send_continue sends "100 Continue" ahead of any response. */
 void lk__sess_send_continue(struct lk_conn *c);
-/* lk__sess_send_big sends a complete response: status, ctype (NULL: no
- * body) and body[0..len) (borrowed, copied). */
-void lk__sess_send_big(struct lk_conn *c, int status, const char *ctype, const char *body,
-		       size_t len);
+/* lk__sess_respond sends a complete response: status, ctype (NULL: none)
+ * and body[0..len) (borrowed, copied; NULL for none), from the context's
+ * out buffer or, when the body does not fit there, from a heap copy. */
+void lk__sess_respond(struct lk_conn *c, int status, const char *ctype, const char *body,
+		      size_t len);
 
 /* The proxy (proxy/fwd.c). */
 size_t lk__fwd_xfer_size(void);
