@@ -156,6 +156,33 @@ static int unframe(char *raw, size_t len, size_t *body_len)
 	return status;
 }
 
+/* dial connects to Docker and sends `method target`, asking Docker to close
+ * after the answer when close_after. Returns the socket, or -errno. */
+static int dial(const struct lk_docker *d, const char *method, const char *target,
+		bool close_after, uint64_t deadline)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char req[LK_HTTP_LINE_MAX + 128];
+	int n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: docker\r\nUser-Agent: lookout\r\n%s\r\n",
+			 method, target, close_after ? "Connection: close\r\n" : "");
+
+	if (n < 0 || (size_t)n >= sizeof(req))
+		return -E2BIG;
+	memcpy(sa.sun_path, d->path, sizeof(d->path));
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* A unix-socket connect completes or fails at once. */
+	int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+	if (rc == 0)
+		rc = send_all(fd, req, (size_t)n, deadline);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 int lk_docker_get(const struct lk_docker *d, const char *target, char **body, size_t *len)
 {
 	return lk_docker_call(d, "GET", target, body, len);
@@ -164,31 +191,14 @@ int lk_docker_get(const struct lk_docker *d, const char *target, char **body, si
 int lk_docker_call(const struct lk_docker *d, const char *method, const char *target, char **body,
 		   size_t *len)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	uint64_t deadline = lk_time_ms() + (uint64_t)d->timeout_ms;
-	char req[LK_HTTP_LINE_MAX + 128];
 	char *raw = NULL;
 	size_t raw_len = 0;
-	int rc;
+	int fd = dial(d, method, target, true, deadline);
 
-	int n = snprintf(req, sizeof(req),
-			 "%s %s HTTP/1.1\r\nHost: docker\r\nUser-Agent: lookout\r\n"
-			 "Connection: close\r\n\r\n",
-			 method, target);
-	if (n < 0 || (size_t)n >= sizeof(req))
-		return -E2BIG;
-	memcpy(sa.sun_path, d->path, sizeof(d->path));
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
-	/* A unix-socket connect completes or fails at once. */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	rc = send_all(fd, req, (size_t)n, deadline);
-	if (rc == 0)
-		rc = read_all(fd, &raw, &raw_len, deadline);
+		return fd;
+	int rc = read_all(fd, &raw, &raw_len, deadline);
 	if (rc == 0) {
 		size_t blen = 0;
 
@@ -199,7 +209,6 @@ int lk_docker_call(const struct lk_docker *d, const char *method, const char *ta
 			raw = NULL;
 		}
 	}
-out:
 	free(raw);
 	close(fd);
 	return rc;
@@ -209,34 +218,23 @@ int lk_docker_stream_open(const struct lk_docker *d, const char *target,
 			  struct lk_docker_stream *s)
 {
 	static __thread struct lk_http_resp resp;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	uint64_t deadline = lk_time_ms() + (uint64_t)d->timeout_ms;
-	char req[LK_HTTP_LINE_MAX + 128];
 	struct lk_http_parser p;
 	int rc;
 
-	*s = (struct lk_docker_stream){ .fd = -1 };
-	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: docker\r\nUser-Agent: lookout\r\n\r\n",
-			 target);
-	if (n < 0 || (size_t)n >= sizeof(req))
-		return -E2BIG;
-	memcpy(sa.sun_path, d->path, sizeof(d->path));
-	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s->fd < 0)
-		return -errno;
+	/* Keep-alive, so Docker streams the answer. */
+	*s = (struct lk_docker_stream){ .fd = dial(d, "GET", target, false, deadline) };
+	if (s->fd < 0) {
+		rc = s->fd;
+		s->fd = -1;
+		return rc;
+	}
 	s->cap = LK_HTTP_HEAD_MAX;
 	s->buf = malloc(s->cap);
 	if (s->buf == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
-	if (connect(s->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		rc = -errno;
-		goto fail;
-	}
-	rc = send_all(s->fd, req, (size_t)n, deadline);
-	if (rc < 0)
-		goto fail;
 	lk_http_parser_init(&p, 0);
 	for (;;) {
 		ssize_t hl = lk_http_parse_response(&p, s->buf, s->len, &resp);

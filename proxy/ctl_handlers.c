@@ -27,6 +27,7 @@
 #include "core/version.h"
 #include "proxy/control_int.h"
 #include "proxy/logs.h"
+#include "proxy/relay.h"
 #include "proxy/server.h"
 #include "proxy/sse.h"
 
@@ -559,24 +560,14 @@ static void logs(struct lk_ctl_env *env, const struct lk_ctl_req *rq, struct lk_
 		text(res, st == 404 ? 404 : 500, "getting logs: ", msg);
 		return;
 	}
-	if (!tty) {
-		/* Frames: stream byte, 3 zero bytes, big-endian length, payload;
-		 * payloads are moved down in place. A cut final frame keeps what
-		 * arrived. */
-		size_t in = 0, out = 0;
-
-		while (len - in >= 8) {
-			const unsigned char *h = (const unsigned char *)body + in;
-			size_t n = (size_t)h[4] << 24 | (size_t)h[5] << 16 | (size_t)h[6] << 8 | h[7];
-
-			in += 8;
-			n = LK_MIN(n, len - in);
-			memmove(body + out, body + in, n);
-			out += n;
-			in += n;
-		}
-		len = out;
-	}
+	/* The same demultiplexer as the follow stream's (proxy/relay.c), told
+	 * by inspect whether the output is framed; a cut final frame keeps
+	 * what arrived. */
+	struct lk_relay_dir d;
+	lk_relay_init(&d, LK_RELAY_EOF, 0, false);
+	d.demux = true;
+	d.dm = tty ? 2 : 1;
+	len = (size_t)lk_relay_demux(&d, body, len); /* EOF framing: no chunk decoding, no error */
 	res->status = 200;
 	res->ctype = "text/plain; charset=utf-8";
 	res->body = body;

@@ -148,29 +148,27 @@ uint64_t lk__sse_snapshot_json(struct lk_server *srv, struct lk_obuf *b)
 	return gen;
 }
 
-/* hub_publish pushes the pending messages into every worker's inbox and
- * wakes the workers. */
-static void hub_publish(struct lk_server *srv)
+/* publish pushes m[0..n) into every worker's inbox, wakes the workers, and
+ * drops the producer's references. */
+static void publish(struct lk_server *srv, struct lk_sse_msg *const *m, size_t n)
 {
-	struct lk_sse_hub *h = &srv->sse;
 	struct lk_sworker *sws = srv->sworkers;
 
 	for (unsigned w = 0; w < srv->n_workers; w++) {
-		for (size_t i = 0; i < h->n; i++) {
+		for (size_t i = 0; i < n; i++) {
 			/* The reference goes with the message: taken before the
 			 * push publishes it. */
-			atomic_fetch_add_explicit(&h->pend[i]->refs, 1, memory_order_relaxed);
-			if (!lk_spsc_push(&sws[w].sse_inbox, h->pend[i])) {
-				atomic_fetch_sub_explicit(&h->pend[i]->refs, 1, memory_order_relaxed);
-				h->lost++; /* that worker is far behind: its subscribers resync on the next snapshot */
+			atomic_fetch_add_explicit(&m[i]->refs, 1, memory_order_relaxed);
+			if (!lk_spsc_push(&sws[w].sse_inbox, m[i])) {
+				atomic_fetch_sub_explicit(&m[i]->refs, 1, memory_order_relaxed);
+				srv->sse.lost++; /* that worker is far behind: its subscribers resync on the next snapshot */
 			}
 		}
 		uint64_t one = 1;
 		(void)!write(sws[w].w.wake_fd, &one, sizeof(one));
 	}
-	for (size_t i = 0; i < h->n; i++)
-		lk_sse_msg_put(h->pend[i]);
-	h->n = 0;
+	for (size_t i = 0; i < n; i++)
+		lk_sse_msg_put(m[i]);
 }
 
 /* generic_labels_skip lists the Actor attributes that are not labels
@@ -250,24 +248,7 @@ void lk__sse_on_event(void *arg, const struct lk_jval *ev)
 		return;
 	m->kind = LK_SSE_GENERIC;
 	/* Events go out as they come, not with a refresh. */
-	struct lk_sse_hub *h = &srv->sse;
-	size_t held = h->n;
-	struct lk_sse_msg **saved = NULL;
-	if (held != 0) {
-		/* Pending refresh messages wait for their generation. */
-		saved = malloc(held * sizeof(*saved));
-		if (saved == NULL) {
-			lk_sse_msg_put(m);
-			return;
-		}
-		memcpy(saved, h->pend, held * sizeof(*saved));
-		h->n = 0;
-	}
-	hub_add(srv, m);
-	hub_publish(srv);
-	for (size_t i = 0; i < held; i++)
-		hub_add(srv, saved[i]);
-	free(saved);
+	publish(srv, &m, 1);
 }
 
 void lk__sse_on_refresh(void *arg, uint64_t generation)
@@ -297,7 +278,8 @@ void lk__sse_on_refresh(void *arg, uint64_t generation)
 	}
 	for (size_t i = 0; i < h->n; i++)
 		h->pend[i]->gen = generation;
-	hub_publish(srv);
+	publish(srv, h->pend, h->n);
+	h->n = 0;
 }
 
 /* ---- subscribers (worker thread) ------------------------------------------------ */
