@@ -72,6 +72,56 @@ class Endpoints(lk.TestCase):
         self.assertEqual(st, 200)
         self.assertEqual(json.loads(body)["dockerVersion"], "unknown")
 
+    def test_control_queue_is_bounded(self):
+        # A Docker that accepts and never answers holds the control thread:
+        # 64 jobs queue at most, the rest are told to retry (503, Retry-After),
+        # and waiting ones are cut at REQUEST_TIMEOUT; nothing hangs.
+        import socket as so
+        path = os.path.join(self.tmpdir(), "silent.sock")
+        srv = so.socket(so.AF_UNIX, so.SOCK_STREAM)
+        srv.bind(path)
+        srv.listen(512)
+        held = []
+        stop = threading.Event()
+
+        def accept():
+            srv.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    held.append(srv.accept()[0])
+                except OSError:
+                    pass
+        t = threading.Thread(target=accept, daemon=True)
+        t.start()
+
+        def cleanup():
+            stop.set()
+            t.join(5)
+            for c in held:
+                c.close()
+            srv.close()
+        self.addCleanup(cleanup)
+        a = self.start_agent({"DOCKER_SOCKET": path, "REQUEST_TIMEOUT": "3"})
+        answers = []
+        lock = threading.Lock()
+
+        def go():
+            st, hd, body = a.request("GET", "/_lookout/info", a.auth_headers(), timeout=60)
+            with lock:
+                answers.append((st, hd.get("retry-after"), json.loads(body)["message"]))
+        ts = [threading.Thread(target=go) for _ in range(80)]
+        for th in ts:
+            th.start()
+        for th in ts:
+            th.join(90)
+        self.assertEqual(len(answers), 80)
+        busy = [x for x in answers if x[2] == "control plane busy, retry"]
+        slow = [x for x in answers if x[2] == "the control plane did not answer in time"]
+        self.assertEqual(len(busy) + len(slow), 80, answers)
+        self.assertGreaterEqual(len(busy), 80 - 64)
+        self.assertTrue(all(st == 503 and ra == "1" for st, ra, _ in busy))
+        self.assertTrue(all(st == 503 for st, _, _ in slow))
+
     def test_many_concurrent_control_requests(self):
         a = self.start_agent({"WORKERS": "2"})
         codes = []
