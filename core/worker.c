@@ -250,9 +250,8 @@ void lk_conn_close(struct lk_conn *c)
 	}
 	/* The fds stay open until the reap phase, so the cancel cannot hit a
 	 * reused descriptor number. Cancels are counted like any other op. */
-	/* A splice is matched by its output fd: the pipe's write end. */
-	int fds[3] = { c->fd, c->up_fd, c->pipe_w };
-	for (unsigned i = 0; i < 3; i++) {
+	int fds[2] = { c->fd, c->up_fd };
+	for (unsigned i = 0; i < 2; i++) {
 		if (fds[i] < 0)
 			continue;
 		if (lk_ring_cancel_fd(w->ring, fds[i], ud_make(LK_OP_CANCEL, c->_idx, c->_gen, 0)) == 0)
@@ -365,12 +364,11 @@ int lk_conn_poll(struct lk_conn *c, unsigned side, unsigned mask, unsigned tag)
 
 int lk_conn_splice(struct lk_conn *c, unsigned side, unsigned len)
 {
-	uint64_t ud = ud_make(LK_OP_SPLICE, c->_idx, c->_gen, conn_aux(c, side, 0));
 	int in = side == LK_AUX_UP ? side_fd(c, LK_AUX_UP) : c->pipe_r;
 	int out = side == LK_AUX_UP ? c->pipe_w : side_fd(c, LK_AUX_CLI);
 
 	LK_ASSERT(c->pipe_r >= 0 && c->pipe_w >= 0);
-	return conn_queued(c, side, lk_ring_splice(c->w->ring, in, out, len, ud));
+	return lk_ring_splice_now(c->w->ring, in, out, len);
 }
 
 int lk_conn_cancel_op(struct lk_conn *c, enum lk_op op, uint8_t aux)

@@ -35,7 +35,6 @@ enum lk_op {
 	LK_OP_SHUTDOWN,
 	LK_OP_CANCEL,
 	LK_OP_POLL,
-	LK_OP_SPLICE,
 	LK_OP__COUNT
 };
 
@@ -207,9 +206,10 @@ int lk_conn_shutdown(struct lk_conn *c, unsigned side, int how);
 int lk_conn_cancel_up(struct lk_conn *c);
 /* lk_conn_poll waits once for mask on the side's socket; tag goes to aux. */
 int lk_conn_poll(struct lk_conn *c, unsigned side, unsigned mask, unsigned tag);
-/* lk_conn_splice moves up to len bytes: side LK_AUX_UP splices up_fd into
- * the pipe, LK_AUX_CLI splices the pipe into the client socket. Issue the
- * first leg only when up_fd is readable. */
+/* lk_conn_splice moves up to len bytes now (lk_ring_splice_now): side
+ * LK_AUX_UP splices up_fd into the pipe, LK_AUX_CLI splices the pipe into
+ * the client socket. Returns bytes, 0 at up_fd's EOF, or -errno (-EAGAIN:
+ * nothing to read, or the client's socket is full). Queues nothing. */
 int lk_conn_splice(struct lk_conn *c, unsigned side, unsigned len);
 /* lk_conn_cancel_op cancels c's queued operation (op, aux); its own
  * completion arrives as LK_OP_CANCEL on the same side. */
