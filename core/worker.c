@@ -24,7 +24,6 @@
 
 #define LK_WORKER_BATCH 256
 #define LK_WORKER_TIMER_MAX 1024 /* timers fired per queue per turn */
-#define LK_PBUF_GROUP 0
 
 LK_STATIC_ASSERT(LK_OP__COUNT <= 256, "op fits 8 bits");
 
@@ -69,6 +68,8 @@ int lk_worker_init(struct lk_worker *w, unsigned id, uint32_t n_conns, int liste
 		.ring_entries = 1024,
 		.pbuf_count = 256,
 		.pbuf_size = 16384,
+		.pbuf_up_count = 64,
+		.pbuf_up_size = 65536,
 	};
 	atomic_init(&w->stop_requested, false);
 	/* The wake-up eventfd exists before the thread does, so other threads
@@ -152,11 +153,16 @@ int lk_worker_setup(struct lk_worker *w)
 	if (w->ring == NULL)
 		return -ENOMEM;
 	w->ring_flags = lk_ring_flags_str(w->ring);
-	rc = lk_ring_pbuf_setup(w->ring, LK_PBUF_GROUP, w->pbuf_count, w->pbuf_size);
+	rc = lk_ring_pbuf_setup(w->ring, LK_PBUF_GROUP_CLI, w->pbuf_count, w->pbuf_size);
 	if (rc < 0) {
 		snprintf(w->init_err, sizeof(w->init_err), "provided buffers: %s", strerror(-rc));
 		return rc;
 	}
+	/* Without the large group, Docker's bytes use the small one: not fatal
+	 * (the test ring has only one group). */
+	if (w->pbuf_up_count != 0 &&
+	    lk_ring_pbuf_setup(w->ring, LK_PBUF_GROUP_UP, w->pbuf_up_count, w->pbuf_up_size) < 0)
+		w->pbuf_up_count = 0;
 	/* Without registered buffers the copying send serves: not fatal. */
 	if (w->fixed_count != 0 && lk_ring_fixed_sparse(w->ring, w->fixed_count) < 0)
 		w->fixed_count = 0;

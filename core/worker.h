@@ -55,6 +55,13 @@ enum lk_op {
 #define LK_AUX(side, bgid) ((uint8_t)((side) | ((bgid) << 1)))
 #define LK_AUX_T(side, tag) ((uint8_t)((side) | ((tag) << 3)))
 
+/* Provided-buffer groups of every worker: small buffers for what clients
+ * send (request heads and bodies; with TLS one buffer must fit the
+ * engine's input room), large ones for what Docker answers, so a 44 KB
+ * container list is one receive and one send instead of three of each. */
+#define LK_PBUF_GROUP_CLI 0u /* pbuf_count x pbuf_size */
+#define LK_PBUF_GROUP_UP 1u  /* pbuf_up_count x pbuf_up_size */
+
 /* Connection flags owned by core. Protocol layers use bits 8 and up. */
 #define LK_CONN_F_CLOSING (1u << 0) /* lk_conn_close ran; waiting for in-flight ops */
 #define LK_CONN_F_LIVE (1u << 1)    /* slot is allocated */
@@ -148,8 +155,10 @@ struct lk_worker {
 	uint32_t fixed_count;
 	uint8_t *_fixed_reg;        /* one byte per object: registered */
 	unsigned ring_entries;
-	unsigned pbuf_count;
+	unsigned pbuf_count;        /* group LK_PBUF_GROUP_CLI */
 	unsigned pbuf_size;
+	unsigned pbuf_up_count;     /* group LK_PBUF_GROUP_UP; 0 when it could not be set up */
+	unsigned pbuf_up_size;
 	const char *ring_flags;     /* setup flags the ring got (static string) */
 	int init_rc;
 	char init_err[256];

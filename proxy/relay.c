@@ -8,7 +8,6 @@
 #include "core/tls.h"
 #include "proxy/relay.h"
 
-#define LK_PBUF_GROUP 0
 
 void lk_relay_init(struct lk_relay_dir *d, enum lk_relay_framing framing, uint64_t len,
 		   bool splice)
@@ -129,6 +128,17 @@ static enum lk_relay_ev queued(struct lk_relay_dir *d, int rc)
 
 /* ---- Docker -> client, copy ------------------------------------------- */
 
+/* up_group picks the buffer group for Docker's bytes: the large buffers,
+ * unless the worker has none or they ran out on the last receive (then
+ * one receive takes a small buffer instead of retrying the empty group). */
+static uint16_t up_group(const struct lk_conn *c, struct lk_relay_dir *d)
+{
+	bool small = c->w->pbuf_up_count == 0 || d->up_small;
+
+	d->up_small = false;
+	return (uint16_t)(small ? LK_PBUF_GROUP_CLI : LK_PBUF_GROUP_UP);
+}
+
 static enum lk_relay_ev u2c_copy_pump(struct lk_conn *c, struct lk_relay_dir *d)
 {
 	if (c->tls != NULL) {
@@ -153,15 +163,17 @@ static enum lk_relay_ev u2c_copy_pump(struct lk_conn *c, struct lk_relay_dir *d)
 	}
 	if (d->eof)
 		return LK_RELAY_DONE;
-	return queued(d, lk_conn_recv_pbuf(c, LK_AUX_UP, LK_PBUF_GROUP));
+	return queued(d, lk_conn_recv_pbuf(c, LK_AUX_UP, up_group(c, d)));
 }
 
 static enum lk_relay_ev u2c_copy(struct lk_conn *c, struct lk_relay_dir *d, enum lk_op op,
 				 uint8_t aux, int res, uint32_t flags)
 {
 	if (op == LK_OP_RECV) {
-		if (res == -ENOBUFS)
+		if (res == -ENOBUFS) {
+			d->up_small = LK_AUX_BGID(aux) == LK_PBUF_GROUP_UP;
 			return u2c_copy_pump(c, d);
+		}
 		if (res < 0)
 			return LK_RELAY_FAIL;
 		if (res == 0) {
@@ -321,7 +333,7 @@ static enum lk_relay_ev c2u_pump(struct lk_conn *c, struct lk_relay_dir *d)
 	}
 	if (d->eof)
 		return LK_RELAY_DONE;
-	return queued(d, lk_conn_recv_pbuf(c, LK_AUX_CLI, LK_PBUF_GROUP));
+	return queued(d, lk_conn_recv_pbuf(c, LK_AUX_CLI, LK_PBUF_GROUP_CLI));
 }
 
 /* c2u_received takes a client receive: plaintext is held as is; TLS

@@ -52,6 +52,7 @@ struct lk_relay_dir {
 	bool readable;      /* splice: Docker's socket polled readable, or the last splice
 			     * filled a chunk (more is likely waiting) */
 	bool cli_full;      /* the client's socket refused the last splice: wait for POLLOUT */
+	bool up_small;      /* copy: the large buffers ran out; the next receive takes a small one */
 	bool shut;          /* client -> Docker: SHUT_WR queued after EOF */
 	uint8_t aux;        /* of the held provided buffer */
 	uint32_t cqe_flags; /* of the held provided buffer */

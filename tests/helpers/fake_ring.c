@@ -174,6 +174,9 @@ int lk_ring_pbuf_setup(struct lk_ring *r, uint16_t bgid, unsigned nbufs, unsigne
 {
 	struct lk_fake_ring *f = &r->f;
 
+	/* One group only: a worker runs without its optional large group. */
+	if (bgid != 0)
+		return -EINVAL;
 	f->pbuf_mem = calloc(nbufs, buf_size);
 	if (f->pbuf_mem == NULL)
 		return -ENOMEM;
