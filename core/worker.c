@@ -78,7 +78,7 @@ int lk_worker_init(struct lk_worker *w, unsigned id, uint32_t n_conns, int liste
 	if (w->wake_fd < 0)
 		return -errno;
 	/* calloc of a large slab is an untouched mapping: idle slots cost no
-	 * RSS. The free stack is touched, 4 bytes a slot. */
+	 * RSS. The free stack is written only as slots are freed. */
 	w->conns = calloc(n_conns, sizeof(*w->conns));
 	w->_free = calloc(n_conns, sizeof(*w->_free));
 	if (w->conns == NULL || w->_free == NULL) {
@@ -90,9 +90,6 @@ int lk_worker_init(struct lk_worker *w, unsigned id, uint32_t n_conns, int liste
 		w->wake_fd = -1;
 		return -ENOMEM;
 	}
-	for (uint32_t i = 0; i < n_conns; i++)
-		w->_free[i] = n_conns - 1 - i;
-	w->_n_free = n_conns;
 	return 0;
 }
 
@@ -209,9 +206,14 @@ void lk_worker_request_stop(struct lk_worker *w)
 
 struct lk_conn *lk_conn_new(struct lk_worker *w, int fd)
 {
-	if (w->_n_free == 0)
+	uint32_t idx;
+
+	if (w->_n_free != 0)
+		idx = w->_free[--w->_n_free];
+	else if (w->_fresh < w->n_conns)
+		idx = w->_fresh++;
+	else
 		return NULL;
-	uint32_t idx = w->_free[--w->_n_free];
 	struct lk_conn *c = &w->conns[idx];
 
 	LK_ASSERT(!(c->flags & LK_CONN_F_LIVE));

@@ -132,8 +132,9 @@ struct lk_worker {
 	const struct lk_worker_ops *ops;
 	void *data;                 /* protocol layer's per-worker state */
 	struct lk_conn *conns;
-	uint32_t *_free;            /* stack of free slot indexes */
+	uint32_t *_free;            /* stack of freed slot indexes (LIFO reuse) */
 	uint32_t _n_free;
+	uint32_t _fresh;            /* slots [_fresh, n_conns) were never used */
 	uint32_t n_conns;
 	uint32_t live;
 	struct lk_conn *_reap;      /* closed conns whose in-flight count is 0 */
