@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -368,6 +369,19 @@ int lk_conn_poll(struct lk_conn *c, unsigned side, unsigned mask, unsigned tag)
 	uint64_t ud = ud_make(LK_OP_POLL, c->_idx, c->_gen, LK_AUX_T(side, tag));
 
 	return conn_queued(c, side, lk_ring_poll(c->w->ring, side_fd(c, side), mask, ud));
+}
+
+int lk_conn_pipe(struct lk_conn *c)
+{
+	int p[2];
+
+	if (c->pipe_r >= 0)
+		return 0;
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	c->pipe_r = p[0];
+	c->pipe_w = p[1];
+	return 0;
 }
 
 int lk_conn_splice(struct lk_conn *c, unsigned side, unsigned len)

@@ -216,6 +216,9 @@ int lk_conn_shutdown(struct lk_conn *c, unsigned side, int how);
 int lk_conn_cancel_up(struct lk_conn *c);
 /* lk_conn_poll waits once for mask on the side's socket; tag goes to aux. */
 int lk_conn_poll(struct lk_conn *c, unsigned side, unsigned mask, unsigned tag);
+/* lk_conn_pipe gives c its splice pipe (made once, kept until the slot is
+ * freed). Returns 0 or -errno (-EMFILE...). */
+int lk_conn_pipe(struct lk_conn *c);
 /* lk_conn_splice moves up to len bytes now (lk_ring_splice_now): side
  * LK_AUX_UP splices up_fd into the pipe, LK_AUX_CLI splices the pipe into
  * the client socket. Returns bytes, 0 at up_fd's EOF, or -errno (-EAGAIN:

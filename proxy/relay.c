@@ -233,6 +233,12 @@ static enum lk_relay_ev u2c_splice_pump(struct lk_conn *c, struct lk_relay_dir *
 		 * idle stream costs one armed poll and nothing else. */
 		if (!d->readable || turn-- == 0)
 			return queued(d, lk_conn_poll(c, LK_AUX_UP, POLLIN | POLLRDHUP, LK_TAG_U2C));
+		/* The pipe comes with the first bytes; without one (out of
+		 * fds) the copy relay serves the rest of the stream. */
+		if (lk_conn_pipe(c) < 0) {
+			d->splice = false;
+			return u2c_copy_pump(c, d);
+		}
 		int n = lk_conn_splice(c, LK_AUX_UP, LK_RELAY_SPLICE_CHUNK);
 		if (n == -EAGAIN) {
 			d->readable = false;
