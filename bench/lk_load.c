@@ -11,9 +11,14 @@
  * connection has a fixed input buffer, and latencies go into a log-linear
  * histogram, so the request path never mallocs.
  *
- * No TLS: a TLS run goes through a local TLS-terminating helper (stunnel or
- * similar) in front of the agent. The project's core/tls.h is server-side
- * and not meant for a client.
+ * TLS (-url https://...) is BoringSSL, driven non-blocking inside the same
+ * epoll loop: SSL_ERROR_WANT_READ/WANT_WRITE become the connection's epoll
+ * interest, and plaintext that BoringSSL already decrypted but we had no
+ * room or rounds for (SSL_pending) is revisited from a per-thread "again"
+ * list, because epoll cannot see it. One SSL_CTX per process, no session
+ * cache: every (re)opened connection pays a full handshake, and the
+ * handshake is never part of a request's latency. BoringSSL is used here
+ * directly rather than through core/tls.h, which is the agent's server side.
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -37,6 +42,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#if !defined(OPENSSL_IS_BORINGSSL)
+#error "lk-load is built against BoringSSL (the bssl target), never OpenSSL"
+#endif
+
 #define REQ_MAX	       (8 * 1024)   /* rendered request bound */
 #define HEADERS_MAX    32	    /* -H count bound */
 #define IBUF_SIZE      (16 * 1024)  /* response head bound in latency mode */
@@ -46,6 +59,8 @@
 #define EPOLL_BATCH    256
 #define TICK_MS	       10		  /* how soon threads notice a phase change */
 #define RETRY_NS       (10 * 1000 * 1000) /* reconnect delay after an error */
+
+#define ERR_MAX	       256 /* first-error description */
 
 #define CONNS_MAX   100000
 #define THREADS_MAX 256
@@ -67,6 +82,7 @@ enum phase { PHASE_WARMUP, PHASE_MEASURE, PHASE_STOP };
 enum cstate {
 	C_IDLE,	      /* closed; reopens at retry_ns */
 	C_CONNECTING, /* waiting for EPOLLOUT */
+	C_HANDSHAKE,  /* TLS handshake, waiting for c->want */
 	C_SENDING,    /* request partly written, waiting for EPOLLOUT */
 	C_HEAD,	      /* reading the response head */
 	C_BODY_LEN,   /* Content-Length body */
@@ -82,12 +98,22 @@ enum cstate {
 #define FEED_DONE  1
 #define FEED_ERROR (-1)
 
+/* io_read()/io_write() results besides a byte count (> 0) */
+#define IO_EOF	 0
+#define IO_AGAIN (-1) /* c->want says which epoll event to wait for */
+#define IO_ERROR (-2) /* c->err_what and c->err_no say why */
+
 struct conn {
 	int fd;
 	enum cstate st;
 	bool close_after; /* Connection: close, or HTTP/1.0 */
 	bool status_ok;	  /* 2xx */
+	bool in_again;	  /* on the worker's again list */
 	uint32_t events;  /* current epoll interest */
+	uint32_t want;	  /* after IO_AGAIN: EPOLLIN or EPOLLOUT */
+	SSL *ssl;	  /* TLS, or NULL */
+	const char *err_what; /* after IO_ERROR */
+	int err_no;
 	size_t req_off;
 	size_t ilen;
 	uint64_t remaining; /* body or chunk bytes left */
@@ -102,14 +128,17 @@ struct worker {
 	unsigned n_conns;
 	unsigned n_idle; /* closed connections waiting to reopen */
 	struct conn *conns;
+	unsigned n_again;
+	struct conn **again; /* 2 * n_conns: TLS plaintext epoll cannot see */
 	uint64_t reqs, errors, bytes;
-	const char *first_error;
-	int first_errno;
+	bool have_error;
+	char first_error[ERR_MAX];
 	uint64_t hist[HIST_N];
 };
 
 static struct {
 	const char *url;
+	const char *cacert;
 	const char *unix_path;
 	const char *path;
 	const char *headers[HEADERS_MAX];
@@ -134,6 +163,10 @@ static char req[REQ_MAX];
 static size_t req_len;
 static size_t ibuf_size;
 
+static SSL_CTX *tls_ctx;	/* -url https://: one per process */
+static char tls_host[256];	/* the URL's host, for SNI and -cacert checks */
+static bool tls_host_is_ip;
+
 static _Atomic int phase;
 static _Atomic uint64_t stream_bytes; /* stream mode, for -bytes */
 static _Atomic uint64_t stop_ns;      /* set by whoever stops the run */
@@ -150,8 +183,12 @@ static const char usage_text[] =
     "Only the -d seconds after the warmup count. Latency is from the request's\n"
     "first byte sent to the response's last byte read (histogram, within ~3%).\n"
     "\n"
-    "  -url URL          http://HOST[:PORT]/PATH over TCP (no TLS: put a TLS\n"
-    "                    helper such as stunnel in front for TLS runs)\n"
+    "  -url URL          http://HOST[:PORT]/PATH over TCP, or https://... over\n"
+    "                    TLS (1.2 or later, BoringSSL; a full handshake per\n"
+    "                    connection, not counted in latency; the certificate\n"
+    "                    is not verified unless -cacert is given)\n"
+    "  -cacert FILE      with https: verify the agent's certificate against the\n"
+    "                    CA certificates (PEM) in FILE and the URL's host name/IP\n"
     "  -unix PATH        unix socket instead of -url\n"
     "  -path /PATH       request path with -unix (default /_ping)\n"
     "  -H 'Name: value'  extra request header, repeatable (max 32); a Host\n"
@@ -243,11 +280,15 @@ static void resolve_url(const char *url)
 	char host[256], port[8] = "80";
 	const char *p, *hend, *path;
 
-	if (strncmp(url, "https://", 8) == 0)
-		die("-url: TLS is not supported; put a TLS helper in front and use http://");
-	if (strncmp(url, "http://", 7) != 0)
-		die("-url: want http://HOST[:PORT]/PATH, got \"%s\"", url);
-	p = url + 7;
+	if (strncmp(url, "https://", 8) == 0) {
+		tls_ctx = (SSL_CTX *)1; /* marker until tls_init() makes it */
+		memcpy(port, "443", 4);
+		p = url + 8;
+	} else if (strncmp(url, "http://", 7) == 0) {
+		p = url + 7;
+	} else {
+		die("-url: want http[s]://HOST[:PORT]/PATH, got \"%s\"", url);
+	}
 	path = strchr(p, '/');
 	if (path == NULL)
 		path = p + strlen(p);
@@ -266,6 +307,7 @@ static void resolve_url(const char *url)
 		die("-url: bad host in \"%s\"", url);
 	memcpy(host, p, (size_t)(hend - p));
 	host[hend - p] = '\0';
+	memcpy(tls_host, host, sizeof(host));
 	const char *colon = memchr(hend, ':', (size_t)(authority_end - hend));
 	if (colon != NULL) {
 		size_t plen = (size_t)(authority_end - colon - 1);
@@ -275,8 +317,13 @@ static void resolve_url(const char *url)
 		port[plen] = '\0';
 	}
 
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST }, *ai;
 	int rc = getaddrinfo(host, port, &hints, &ai);
+	tls_host_is_ip = rc == 0;
+	if (rc == 0)
+		freeaddrinfo(ai);
+	hints.ai_flags = 0;
+	rc = getaddrinfo(host, port, &hints, &ai);
 	if (rc != 0)
 		die("-url: %s:%s: %s", host, port, gai_strerror(rc));
 	memcpy(&target, ai->ai_addr, ai->ai_addrlen);
@@ -338,6 +385,8 @@ static void parse_args(int argc, char **argv)
 		uint64_t v;
 		if (strcmp(name, "url") == 0) {
 			opt.url = val;
+		} else if (strcmp(name, "cacert") == 0) {
+			opt.cacert = val;
 		} else if (strcmp(name, "unix") == 0) {
 			opt.unix_path = val;
 		} else if (strcmp(name, "path") == 0) {
@@ -386,6 +435,8 @@ static void parse_args(int argc, char **argv)
 		fprintf(stderr, "lk-load: give exactly one of -url and -unix\n%s", usage_text);
 		exit(2);
 	}
+	if (opt.cacert != NULL && (opt.url == NULL || strncmp(opt.url, "https://", 8) != 0))
+		die("-cacert goes with -url https://...");
 	if (opt.url != NULL && opt.path != NULL)
 		die("-path goes with -unix; with -url the path is part of the URL");
 	if (opt.bytes_max != 0 && !opt.stream)
@@ -453,28 +504,142 @@ static void set_interest(struct worker *w, struct conn *c, uint32_t ev)
 	c->events = ev;
 }
 
+/* again_add queues c to be read again after this round of events: BoringSSL
+ * holds decrypted bytes of it that epoll cannot report. */
+static void again_add(struct worker *w, struct conn *c)
+{
+	if (c->in_again)
+		return;
+	c->in_again = true;
+	w->again[w->n_again++] = c; /* bounded: see run_again */
+}
+
 static void conn_close(struct worker *w, struct conn *c)
 {
 	if (c->st == C_IDLE)
 		return;
+	if (c->ssl != NULL)
+		SSL_free(c->ssl); /* no close_notify: we are done with the peer */
+	c->ssl = NULL;
 	if (c->fd >= 0)
 		close(c->fd); /* also drops it from the epoll set */
 	c->fd = -1;
+	c->in_again = false;
 	c->st = C_IDLE;
 	w->n_idle++;
+}
+
+/* note_error keeps the first error of the thread for the stderr line. */
+static void note_error(struct worker *w, const char *what, int err)
+{
+	if (w->have_error)
+		return;
+	w->have_error = true;
+	snprintf(w->first_error, sizeof(w->first_error), "%s%s%s", what, err ? ": " : "",
+		 err ? strerror(err) : "");
 }
 
 static void conn_fail(struct worker *w, struct conn *c, const char *what, int err)
 {
 	if (measuring()) {
 		w->errors++;
-		if (w->first_error == NULL) {
-			w->first_error = what;
-			w->first_errno = err;
-		}
+		note_error(w, what, err);
 	}
 	conn_close(w, c);
 	c->retry_ns = now_ns() + RETRY_NS;
+}
+
+/* tls_result turns a failed SSL_* call (ret <= 0) into IO_AGAIN, IO_EOF or
+ * IO_ERROR, and drains BoringSSL's error queue (never branched on). */
+static ssize_t tls_result(struct conn *c, int ret, const char *what)
+{
+	int e = SSL_get_error(c->ssl, ret);
+	uint32_t code;
+
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		c->want = EPOLLIN;
+		return IO_AGAIN;
+	case SSL_ERROR_WANT_WRITE:
+		c->want = EPOLLOUT;
+		return IO_AGAIN;
+	case SSL_ERROR_ZERO_RETURN:
+		return IO_EOF;
+	case SSL_ERROR_SYSCALL:
+		c->err_no = ret == 0 ? 0 : errno;
+		ERR_clear_error();
+		if (c->err_no == 0)
+			return IO_EOF; /* EOF without close_notify */
+		c->err_what = what;
+		return IO_ERROR;
+	default:
+		code = ERR_peek_error();
+		c->err_no = 0;
+		c->err_what = what;
+		if (ERR_GET_REASON(code) == SSL_R_CERTIFICATE_VERIFY_FAILED)
+			c->err_what = X509_verify_cert_error_string(SSL_get_verify_result(c->ssl));
+		else if (code != 0)
+			c->err_what = ERR_reason_error_string(code);
+		if (c->err_what == NULL)
+			c->err_what = what;
+		ERR_clear_error();
+		return IO_ERROR;
+	}
+}
+
+/* io_read reads into buf: > 0 bytes, IO_EOF, IO_AGAIN or IO_ERROR. */
+static ssize_t io_read(struct conn *c, char *buf, size_t len)
+{
+	if (c->ssl != NULL) {
+		int n = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+		return n > 0 ? n : tls_result(c, n, "TLS read");
+	}
+	for (;;) {
+		ssize_t n = recv(c->fd, buf, len, 0);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			c->want = EPOLLIN;
+			return IO_AGAIN;
+		}
+		c->err_what = "recv";
+		c->err_no = errno;
+		return IO_ERROR;
+	}
+}
+
+/* io_write writes from buf: > 0 bytes, IO_AGAIN or IO_ERROR. With TLS a
+ * retry after IO_AGAIN must pass the same bytes (SSL_write's rule; the
+ * request buffer never changes while it is being sent). */
+static ssize_t io_write(struct conn *c, const char *buf, size_t len)
+{
+	if (c->ssl != NULL) {
+		int n = SSL_write(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+		if (n > 0)
+			return n;
+		ssize_t r = tls_result(c, n, "TLS write");
+		if (r == IO_EOF) {
+			c->err_what = "TLS write: peer closed";
+			return IO_ERROR;
+		}
+		return r;
+	}
+	for (;;) {
+		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			c->want = EPOLLOUT;
+			return IO_AGAIN;
+		}
+		c->err_what = "send";
+		c->err_no = errno;
+		return IO_ERROR;
+	}
 }
 
 static void conn_send(struct worker *w, struct conn *c)
@@ -486,21 +651,68 @@ static void conn_send(struct worker *w, struct conn *c)
 		c->sent_ns = now_ns();
 	}
 	while (c->req_off < req_len) {
-		ssize_t n = send(c->fd, req + c->req_off, req_len - c->req_off, MSG_NOSIGNAL);
+		ssize_t n = io_write(c, req + c->req_off, req_len - c->req_off);
+		if (n == IO_AGAIN) {
+			set_interest(w, c, c->want);
+			return;
+		}
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				set_interest(w, c, EPOLLOUT);
-				return;
-			}
-			conn_fail(w, c, "send", errno);
+			conn_fail(w, c, c->err_what, c->err_no);
 			return;
 		}
 		c->req_off += (size_t)n;
 	}
 	c->st = C_HEAD;
 	set_interest(w, c, EPOLLIN);
+}
+
+/* conn_ready runs once the connection (and its TLS session) is up. */
+static void conn_ready(struct worker *w, struct conn *c)
+{
+	conn_send(w, c);
+}
+
+static void conn_handshake(struct worker *w, struct conn *c)
+{
+	int ret = SSL_do_handshake(c->ssl);
+
+	if (ret == 1) {
+		conn_ready(w, c);
+		return;
+	}
+	ssize_t r = tls_result(c, ret, "TLS handshake");
+	if (r == IO_AGAIN) {
+		set_interest(w, c, c->want);
+		return;
+	}
+	if (r == IO_EOF)
+		conn_fail(w, c, "TLS handshake: the peer closed the connection", 0);
+	else
+		conn_fail(w, c, c->err_what, c->err_no);
+}
+
+/* conn_connected follows a completed connect: TLS first, if any. */
+static void conn_connected(struct worker *w, struct conn *c)
+{
+	if (tls_ctx == NULL) {
+		conn_ready(w, c);
+		return;
+	}
+	c->ssl = SSL_new(tls_ctx);
+	if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1)
+		die("SSL_new: out of memory");
+	SSL_set_connect_state(c->ssl);
+	if (!tls_host_is_ip && SSL_set_tlsext_host_name(c->ssl, tls_host) != 1)
+		die("SSL_set_tlsext_host_name failed");
+	if (opt.cacert != NULL) {
+		int ok = tls_host_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl),
+									  tls_host)
+					: SSL_set1_host(c->ssl, tls_host);
+		if (ok != 1)
+			die("cannot set the name to verify (%s)", tls_host);
+	}
+	c->st = C_HANDSHAKE;
+	conn_handshake(w, c);
 }
 
 static void conn_open(struct worker *w, struct conn *c)
@@ -523,7 +735,7 @@ static void conn_open(struct worker *w, struct conn *c)
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) != 0)
 		die("epoll_ctl: %s", strerror(errno));
 	if (connect(fd, (struct sockaddr *)&target, target_len) == 0) {
-		conn_send(w, c);
+		conn_connected(w, c);
 		return;
 	}
 	/* A unix socket whose backlog is full says EAGAIN: an error, retried later. */
@@ -740,10 +952,7 @@ static void on_response(struct worker *w, struct conn *c)
 		w->hist[hist_index(t - c->sent_ns)]++;
 		if (!c->status_ok) {
 			w->errors++;
-			if (w->first_error == NULL) {
-				w->first_error = "non-2xx response";
-				w->first_errno = 0;
-			}
+			note_error(w, "non-2xx response", 0);
 		}
 	}
 	if (c->close_after) {
@@ -757,16 +966,16 @@ static void on_response(struct worker *w, struct conn *c)
 static void on_readable(struct worker *w, struct conn *c)
 {
 	for (int round = 0; round < READS_PER_WAKE; round++) {
-		ssize_t n = recv(c->fd, c->ibuf + c->ilen, ibuf_size - c->ilen, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return;
-			conn_fail(w, c, "recv", errno);
+		ssize_t n = io_read(c, c->ibuf + c->ilen, ibuf_size - c->ilen);
+		if (n == IO_AGAIN) {
+			set_interest(w, c, c->want);
 			return;
 		}
-		if (n == 0) {
+		if (n == IO_ERROR) {
+			conn_fail(w, c, c->err_what, c->err_no);
+			return;
+		}
+		if (n == IO_EOF) {
 			if (c->st == C_BODY_EOF && c->ilen == 0) {
 				on_response(w, c);
 				return;
@@ -785,11 +994,14 @@ static void on_readable(struct worker *w, struct conn *c)
 			return;
 		}
 	}
+	if (c->ssl != NULL && SSL_pending(c->ssl) > 0)
+		again_add(w, c); /* out of rounds with plaintext buffered */
 }
 
-static void on_event(struct worker *w, struct conn *c, uint32_t ev)
+static void on_event(struct worker *w, struct conn *c)
 {
-	if (c->st == C_CONNECTING) {
+	switch (c->st) {
+	case C_CONNECTING: {
 		int err = 0;
 		socklen_t len = sizeof(err);
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
@@ -798,15 +1010,42 @@ static void on_event(struct worker *w, struct conn *c, uint32_t ev)
 			conn_fail(w, c, "connect", err);
 			return;
 		}
-		conn_send(w, c);
+		conn_connected(w, c);
 		return;
 	}
-	if (c->st == C_SENDING) {
+	case C_HANDSHAKE:
+		conn_handshake(w, c);
+		return;
+	case C_SENDING:
 		conn_send(w, c);
 		return;
-	}
-	if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
+	case C_IDLE:
+		return;
+	default:
+		/* Level-triggered: a call without data just finds IO_AGAIN. */
 		on_readable(w, c);
+		return;
+	}
+}
+
+/* run_again revisits the connections again_add queued. Entries of closed
+ * connections are skipped (in_again was cleared); a connection queued
+ * again while this runs lands after the processed part, so the list never
+ * holds more than 2 * n_conns entries. */
+static void run_again(struct worker *w)
+{
+	unsigned n = w->n_again;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct conn *c = w->again[i];
+		if (!c->in_again)
+			continue;
+		c->in_again = false;
+		if (c->fd >= 0)
+			on_event(w, c);
+	}
+	memmove(w->again, w->again + n, (w->n_again - n) * sizeof(w->again[0]));
+	w->n_again -= n;
 }
 
 static void *worker_run(void *arg)
@@ -818,14 +1057,15 @@ static void *worker_run(void *arg)
 	for (unsigned i = 0; i < w->n_conns; i++)
 		conn_open(w, &w->conns[i]);
 	while (atomic_load_explicit(&phase, memory_order_relaxed) != PHASE_STOP) {
-		int n = epoll_wait(w->epfd, evs, EPOLL_BATCH, TICK_MS);
+		int n = epoll_wait(w->epfd, evs, EPOLL_BATCH, w->n_again > 0 ? 0 : TICK_MS);
 		if (n < 0 && errno != EINTR)
 			die("epoll_wait: %s", strerror(errno));
 		for (int i = 0; i < n; i++) {
 			struct conn *c = evs[i].data.ptr;
 			if (c->fd >= 0)
-				on_event(w, c, evs[i].events);
+				on_event(w, c);
 		}
+		run_again(w);
 		uint64_t t = 0;
 		for (unsigned i = 0; w->n_idle > 0 && i < w->n_conns; i++) {
 			struct conn *c = &w->conns[i];
@@ -843,6 +1083,31 @@ static void *worker_run(void *arg)
 }
 
 /* --- main ----------------------------------------------------------------- */
+
+/* tls_init makes the one SSL_CTX: TLS 1.2 or later, no session cache (a
+ * full handshake per connection), and verification only with -cacert. */
+static void tls_init(void)
+{
+	tls_ctx = SSL_CTX_new(TLS_method());
+	if (tls_ctx == NULL)
+		die("SSL_CTX_new failed");
+	if (SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION) != 1)
+		die("SSL_CTX_set_min_proto_version failed");
+	SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF);
+	/* Partial writes let req_off advance like send(2)'s count. */
+	SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
+	if (opt.cacert == NULL) {
+		SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+		return;
+	}
+	if (SSL_CTX_load_verify_locations(tls_ctx, opt.cacert, NULL) != 1) {
+		uint32_t code = ERR_peek_error();
+		const char *why = ERR_reason_error_string(code);
+		die("-cacert %s: cannot load CA certificates: %s", opt.cacert,
+		    why != NULL ? why : "unknown error");
+	}
+	SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
+}
 
 static void sleep_until_stop(uint64_t deadline_ns)
 {
@@ -869,6 +1134,8 @@ int main(int argc, char **argv)
 	else
 		resolve_unix(opt.unix_path);
 	ibuf_size = opt.stream ? IBUF_STREAM : IBUF_SIZE;
+	if (tls_ctx != NULL)
+		tls_init();
 
 	struct worker *ws = calloc(opt.threads, sizeof(*ws));
 	struct conn *conns = calloc(opt.conns, sizeof(*conns));
@@ -886,6 +1153,9 @@ int main(int argc, char **argv)
 		w->n_conns = opt.conns / opt.threads + (i < opt.conns % opt.threads ? 1 : 0);
 		w->conns = conns + next;
 		next += w->n_conns;
+		w->again = calloc(2 * (size_t)w->n_conns, sizeof(w->again[0]));
+		if (w->again == NULL)
+			die("out of memory for %u connections", w->n_conns);
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
 		if (w->epfd < 0)
 			die("epoll_create1: %s", strerror(errno));
@@ -905,6 +1175,7 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; i < opt.threads; i++) {
 		pthread_join(ws[i].tid, NULL);
 		close(ws[i].epfd);
+		free(ws[i].again);
 	}
 	double secs = (double)(atomic_load(&stop_ns) - t_start) / 1e9;
 
@@ -918,11 +1189,9 @@ int main(int argc, char **argv)
 		bytes += w->bytes;
 		for (unsigned k = 0; k < HIST_N; k++)
 			hist[k] += w->hist[k];
-		if (w->first_error != NULL && !told) {
+		if (w->have_error && !told) {
 			told = true;
-			fprintf(stderr, "lk-load: first error: %s%s%s\n", w->first_error,
-				w->first_errno ? ": " : "",
-				w->first_errno ? strerror(w->first_errno) : "");
+			fprintf(stderr, "lk-load: first error: %s\n", w->first_error);
 		}
 	}
 	if (opt.stream) {
@@ -939,5 +1208,6 @@ int main(int argc, char **argv)
 	free(bufs);
 	free(conns);
 	free(ws);
+	SSL_CTX_free(tls_ctx);
 	return 0;
 }

@@ -133,9 +133,48 @@ class Load(lk.TestCase):
         self.assertIn(b"usage: lk-load", cp.stdout)
         cp = lk.run([load_bin(), "-c", "8"], check=False)
         self.assertEqual(cp.returncode, 2)
-        cp = lk.run([load_bin(), "-url", "https://127.0.0.1:1/"], check=False)
+        cp = lk.run([load_bin(), "-url", "ftp://127.0.0.1:1/"], check=False)
         self.assertEqual(cp.returncode, 1)
-        self.assertIn(b"TLS", cp.stderr)
+        self.assertIn(b"http[s]://", cp.stderr)
+        cp = lk.run([load_bin(), "-unix", "/x", "-cacert", "/y"], check=False)
+        self.assertEqual(cp.returncode, 1)
+        self.assertIn(b"-cacert", cp.stderr)
+
+    def test_tls(self):
+        """-url https://: a full handshake per connection, no verification
+        unless -cacert, then against the CA and the URL's IP."""
+        tmp = self.tmpdir()
+        certs = lk.make_certs(os.path.join(tmp, "a"))
+        other = lk.make_certs(os.path.join(tmp, "b"))
+        a = self.start_agent({"DOCKER_SOCKET": ENGINE.socket}, certs=certs)
+        self.assertTrue(a.tls)
+        url = "https://127.0.0.1:%d/_ping" % a.port
+        auth = "Authorization: Bearer " + a.token
+        line, err = lk_load("-url", url, "-H", auth, "-c", "4", "-d", "1", "-warmup", "0")
+        self.check_line(line, err, 4)
+        line, err = lk_load("-url", url, "-H", auth, "-cacert", certs.ca, "-c", "2",
+                            "-threads", "2", "-d", "1", "-warmup", "0")
+        self.check_line(line, err, 2)
+        # a CA that did not sign the agent's certificate: every handshake fails
+        line, err = lk_load("-url", url, "-H", auth, "-cacert", other.ca, "-c", "2", "-d", "1",
+                            "-warmup", "0")
+        m = LOAD_LINE.match(line)
+        self.assertIsNotNone(m, line)
+        self.assertEqual(m.group(1), "0", line)
+        self.assertGreater(int(m.group(6)), 0, line)
+        self.assertIn("certificate", err)
+        # plain HTTP to the TLS port is not TLS: errors, not a hang
+        line, err = lk_load("-url", "http://127.0.0.1:%d/_ping" % a.port, "-H", auth,
+                            "-c", "1", "-d", "1", "-warmup", "0")
+        m = LOAD_LINE.match(line)
+        self.assertIsNotNone(m, line)
+        # a stream over TLS moves bytes, in more than one TLS record
+        line, err = lk_load("-url", "https://127.0.0.1:%d/containers/mock-1/logs?follow=1&stdout=1"
+                            % a.port, "-H", auth, "-stream", "-bytes", "4000000", "-d", "30",
+                            "-warmup", "0")
+        m = STREAM_LINE.match(line)
+        self.assertIsNotNone(m, line)
+        self.assertGreaterEqual(int(m.group(1)), 4000000, line)
 
 
 if __name__ == "__main__":
