@@ -7,6 +7,12 @@
  * chunked, or until EOF) and sends the next one. One epoll loop per thread,
  * each thread owning its share of the connections, its counters and its
  * latency histogram, so the threads share nothing but the phase flag.
+ * With -rate the loop opens: each connection sends at its own schedule
+ * (conns/R seconds apart, connections staggered by 1/R), never earlier, and
+ * a request's latency starts at its scheduled time, so a stalled server
+ * shows as latency instead of as fewer samples (coordinated omission). A
+ * per-thread min-heap of waiting connections and a timerfd do the pacing.
+ *
  * Everything is allocated at start: the request is rendered once, every
  * connection has a fixed input buffer, and latencies go into a log-linear
  * histogram, so the request path never mallocs.
@@ -22,6 +28,7 @@
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 
 #include <errno.h>
@@ -62,6 +69,9 @@
 
 #define ERR_MAX	       256 /* first-error description */
 
+#define RATE_MAX    10000000.0 /* -rate bound, requests/s */
+#define NO_HEAP	    UINT32_MAX
+
 #define CONNS_MAX   100000
 #define THREADS_MAX 256
 #define SECS_MAX    86400
@@ -83,6 +93,7 @@ enum cstate {
 	C_IDLE,	      /* closed; reopens at retry_ns */
 	C_CONNECTING, /* waiting for EPOLLOUT */
 	C_HANDSHAKE,  /* TLS handshake, waiting for c->want */
+	C_WAIT,	      /* -rate: idle until sched_ns (in the worker's heap) */
 	C_SENDING,    /* request partly written, waiting for EPOLLOUT */
 	C_HEAD,	      /* reading the response head */
 	C_BODY_LEN,   /* Content-Length body */
@@ -117,7 +128,10 @@ struct conn {
 	size_t req_off;
 	size_t ilen;
 	uint64_t remaining; /* body or chunk bytes left */
-	uint64_t sent_ns;
+	uint64_t sent_ns;  /* latency starts here */
+	uint64_t sched_ns; /* -rate: when the next request is due */
+	uint64_t ready_ns; /* when the connection (and TLS) last came up */
+	uint32_t heap_idx; /* -rate: position in the worker's heap, or NO_HEAP */
 	uint64_t retry_ns;
 	char *ibuf;
 };
@@ -130,6 +144,10 @@ struct worker {
 	struct conn *conns;
 	unsigned n_again;
 	struct conn **again; /* 2 * n_conns: TLS plaintext epoll cannot see */
+	unsigned n_heap;
+	struct conn **heap; /* -rate: C_WAIT connections by sched_ns (n_conns) */
+	int tfd;	    /* -rate: fires at heap[0]->sched_ns */
+	uint64_t armed_ns;
 	uint64_t reqs, errors, bytes;
 	bool have_error;
 	char first_error[ERR_MAX];
@@ -147,6 +165,7 @@ static struct {
 	uint32_t threads;
 	uint32_t secs;
 	uint32_t warmup_secs;
+	double rate; /* requests/s over all connections; 0 = closed loop */
 	bool stream;
 	uint64_t bytes_max; /* stream mode: stop after this many bytes, 0 = no cap */
 	bool conns_set;
@@ -162,6 +181,7 @@ static socklen_t target_len;
 static char req[REQ_MAX];
 static size_t req_len;
 static size_t ibuf_size;
+static uint64_t rate_interval_ns; /* -rate: per connection, conns / rate */
 
 static SSL_CTX *tls_ctx;	/* -url https://: one per process */
 static char tls_host[256];	/* the URL's host, for SNI and -cacert checks */
@@ -182,6 +202,9 @@ static const char usage_text[] =
     "transport errors (refused, reset, EOF mid-response, malformed response).\n"
     "Only the -d seconds after the warmup count. Latency is from the request's\n"
     "first byte sent to the response's last byte read (histogram, within ~3%).\n"
+    "With -rate R the line ends in rate=R and latency starts at each request's\n"
+    "scheduled send time instead (coordinated-omission corrected: a late send\n"
+    "counts its wait), or when its connection was (re)established if later.\n"
     "\n"
     "  -url URL          http://HOST[:PORT]/PATH over TCP, or https://... over\n"
     "                    TLS (1.2 or later, BoringSSL; a full handshake per\n"
@@ -197,6 +220,10 @@ static const char usage_text[] =
     "  -threads N        threads, connections spread evenly (default 1)\n"
     "  -d SECONDS        measured duration (default 5)\n"
     "  -warmup SECONDS   unmeasured run before it (default 1)\n"
+    "  -rate R           open loop at R requests/s in total (latency mode only):\n"
+    "                    each connection sends every CONNS/R seconds, starts\n"
+    "                    staggered, never before its time; a late response makes\n"
+    "                    the next request late, not skipped\n"
     "  -stream           streaming mode: read responses (e.g. logs?follow=1) as\n"
     "                    fast as possible and print instead\n"
     "                    lk-load: stream bytes=B gbps=G secs=S\n"
@@ -419,6 +446,13 @@ static void parse_args(int argc, char **argv)
 				die("-warmup: want an integer in [0, %d], got \"%s\"", SECS_MAX,
 				    val);
 			opt.warmup_secs = (uint32_t)v;
+		} else if (strcmp(name, "rate") == 0) {
+			char *end;
+			errno = 0;
+			double r = strtod(val, &end);
+			if (errno != 0 || end == val || *end != '\0' || !(r > 0) || r > RATE_MAX)
+				die("-rate: want requests/s in (0, %.0f], got \"%s\"", RATE_MAX, val);
+			opt.rate = r;
 		} else if (strcmp(name, "bytes") == 0) {
 			if (!parse_u64(val, 0, UINT64_MAX / 2, &v))
 				die("-bytes: want a non-negative integer, got \"%s\"", val);
@@ -441,6 +475,8 @@ static void parse_args(int argc, char **argv)
 		die("-path goes with -unix; with -url the path is part of the URL");
 	if (opt.bytes_max != 0 && !opt.stream)
 		die("-bytes needs -stream");
+	if (opt.rate > 0 && opt.stream)
+		die("-rate is for latency mode, not -stream");
 	if (opt.stream && !opt.conns_set)
 		opt.conns = 1;
 	if (opt.threads > opt.conns)
@@ -514,6 +550,88 @@ static void again_add(struct worker *w, struct conn *c)
 	w->again[w->n_again++] = c; /* bounded: see run_again */
 }
 
+/* --- -rate: the heap of waiting connections -------------------------------- */
+
+static void heap_set(struct worker *w, uint32_t i, struct conn *c)
+{
+	w->heap[i] = c;
+	c->heap_idx = i;
+}
+
+static void heap_up(struct worker *w, uint32_t i)
+{
+	struct conn *c = w->heap[i];
+
+	while (i > 0) {
+		uint32_t parent = (i - 1) / 2;
+		if (w->heap[parent]->sched_ns <= c->sched_ns)
+			break;
+		heap_set(w, i, w->heap[parent]);
+		i = parent;
+	}
+	heap_set(w, i, c);
+}
+
+static void heap_down(struct worker *w, uint32_t i)
+{
+	struct conn *c = w->heap[i];
+
+	for (;;) {
+		uint32_t k = 2 * i + 1;
+		if (k >= w->n_heap)
+			break;
+		if (k + 1 < w->n_heap && w->heap[k + 1]->sched_ns < w->heap[k]->sched_ns)
+			k++;
+		if (c->sched_ns <= w->heap[k]->sched_ns)
+			break;
+		heap_set(w, i, w->heap[k]);
+		i = k;
+	}
+	heap_set(w, i, c);
+}
+
+/* heap_push: each connection is in the heap at most once (heap_idx), so
+ * n_conns slots always suffice. */
+static void heap_push(struct worker *w, struct conn *c)
+{
+	if (c->heap_idx != NO_HEAP || w->n_heap >= w->n_conns)
+		die("bug: heap push of a queued connection or past %u", w->n_conns);
+	w->n_heap++;
+	heap_set(w, w->n_heap - 1, c);
+	heap_up(w, w->n_heap - 1);
+}
+
+static void heap_remove(struct worker *w, struct conn *c)
+{
+	uint32_t i = c->heap_idx;
+
+	if (i == NO_HEAP)
+		return;
+	c->heap_idx = NO_HEAP;
+	w->n_heap--;
+	if (i == w->n_heap)
+		return;
+	struct conn *moved = w->heap[w->n_heap];
+	heap_set(w, i, moved);
+	heap_up(w, i);
+	heap_down(w, moved->heap_idx);
+}
+
+/* timer_arm makes the timerfd fire when the earliest waiting request is due. */
+static void timer_arm(struct worker *w)
+{
+	if (w->n_heap == 0 || w->heap[0]->sched_ns == w->armed_ns)
+		return;
+	uint64_t t = w->heap[0]->sched_ns;
+	struct itimerspec its = { .it_value = { .tv_sec = (time_t)(t / 1000000000u),
+						.tv_nsec = (long)(t % 1000000000u) } };
+	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+		its.it_value.tv_nsec = 1; /* all zero would disarm */
+	if (timerfd_settime(w->tfd, TFD_TIMER_ABSTIME, &its, NULL) != 0)
+		die("timerfd_settime: %s", strerror(errno));
+	w->armed_ns = t;
+}
+
 static void conn_close(struct worker *w, struct conn *c)
 {
 	if (c->st == C_IDLE)
@@ -525,6 +643,7 @@ static void conn_close(struct worker *w, struct conn *c)
 		close(c->fd); /* also drops it from the epoll set */
 	c->fd = -1;
 	c->in_again = false;
+	heap_remove(w, c);
 	c->st = C_IDLE;
 	w->n_idle++;
 }
@@ -649,6 +768,12 @@ static void conn_send(struct worker *w, struct conn *c)
 		c->req_off = 0;
 		c->ilen = 0;
 		c->sent_ns = now_ns();
+		if (opt.rate > 0) {
+			/* Latency from the schedule (late sends count), but not
+			 * from before the connection and its handshake were up. */
+			c->sent_ns = c->sched_ns > c->ready_ns ? c->sched_ns : c->ready_ns;
+			c->sched_ns += rate_interval_ns;
+		}
 	}
 	while (c->req_off < req_len) {
 		ssize_t n = io_write(c, req + c->req_off, req_len - c->req_off);
@@ -666,10 +791,23 @@ static void conn_send(struct worker *w, struct conn *c)
 	set_interest(w, c, EPOLLIN);
 }
 
+/* conn_next sends the next request now, or with -rate at its time. */
+static void conn_next(struct worker *w, struct conn *c)
+{
+	if (opt.rate > 0 && now_ns() < c->sched_ns) {
+		c->st = C_WAIT;
+		set_interest(w, c, EPOLLIN); /* to see the peer close */
+		heap_push(w, c);
+		return;
+	}
+	conn_send(w, c);
+}
+
 /* conn_ready runs once the connection (and its TLS session) is up. */
 static void conn_ready(struct worker *w, struct conn *c)
 {
-	conn_send(w, c);
+	c->ready_ns = now_ns();
+	conn_next(w, c);
 }
 
 static void conn_handshake(struct worker *w, struct conn *c)
@@ -960,7 +1098,42 @@ static void on_response(struct worker *w, struct conn *c)
 		c->retry_ns = 0;
 		return;
 	}
-	conn_send(w, c);
+	conn_next(w, c);
+}
+
+/* on_wait_readable: input on a connection waiting for its send time. EOF
+ * is a keep-alive connection the server let go (reopened, no error). */
+static void on_wait_readable(struct worker *w, struct conn *c)
+{
+	char b[1];
+	ssize_t n = io_read(c, b, sizeof(b));
+
+	if (n == IO_AGAIN) {
+		set_interest(w, c, c->want);
+		return;
+	}
+	if (n == IO_EOF) {
+		conn_close(w, c);
+		c->retry_ns = 0;
+		return;
+	}
+	if (n == IO_ERROR)
+		conn_fail(w, c, c->err_what, c->err_no);
+	else
+		conn_fail(w, c, "bytes from the server before a request", 0);
+}
+
+/* run_due sends the requests whose time has come. */
+static void run_due(struct worker *w)
+{
+	uint64_t t = now_ns();
+
+	while (w->n_heap > 0 && w->heap[0]->sched_ns <= t) {
+		struct conn *c = w->heap[0];
+		heap_remove(w, c);
+		conn_send(w, c);
+	}
+	timer_arm(w);
 }
 
 static void on_readable(struct worker *w, struct conn *c)
@@ -1019,6 +1192,9 @@ static void on_event(struct worker *w, struct conn *c)
 	case C_SENDING:
 		conn_send(w, c);
 		return;
+	case C_WAIT:
+		on_wait_readable(w, c);
+		return;
 	case C_IDLE:
 		return;
 	default:
@@ -1062,10 +1238,19 @@ static void *worker_run(void *arg)
 			die("epoll_wait: %s", strerror(errno));
 		for (int i = 0; i < n; i++) {
 			struct conn *c = evs[i].data.ptr;
+			if (c == NULL) { /* the -rate timer */
+				uint64_t exp;
+				if (read(w->tfd, &exp, sizeof(exp)) < 0 && errno != EAGAIN)
+					die("timerfd read: %s", strerror(errno));
+				w->armed_ns = 0;
+				continue;
+			}
 			if (c->fd >= 0)
 				on_event(w, c);
 		}
 		run_again(w);
+		if (opt.rate > 0)
+			run_due(w);
 		uint64_t t = 0;
 		for (unsigned i = 0; w->n_idle > 0 && i < w->n_conns; i++) {
 			struct conn *c = &w->conns[i];
@@ -1142,11 +1327,21 @@ int main(int argc, char **argv)
 	char *bufs = malloc((size_t)opt.conns * ibuf_size);
 	if (ws == NULL || conns == NULL || bufs == NULL)
 		die("out of memory for %" PRIu32 " connections", opt.conns);
-	for (uint32_t i = 0; i < opt.conns; i++) {
-		conns[i] = (struct conn){ .fd = -1, .st = C_IDLE, .ibuf = bufs + i * ibuf_size };
-	}
 	atomic_store(&phase, opt.warmup_secs > 0 ? PHASE_WARMUP : PHASE_MEASURE);
 	uint64_t t0 = now_ns();
+	rate_interval_ns = opt.rate > 0 ? (uint64_t)((double)opt.conns * 1e9 / opt.rate) : 0;
+	if (opt.rate > 0 && rate_interval_ns == 0)
+		rate_interval_ns = 1;
+	for (uint32_t i = 0; i < opt.conns; i++) {
+		conns[i] = (struct conn){
+			.fd = -1,
+			.st = C_IDLE,
+			.heap_idx = NO_HEAP,
+			.ibuf = bufs + i * ibuf_size,
+			/* staggered: connection i starts i/R seconds in */
+			.sched_ns = opt.rate > 0 ? t0 + (uint64_t)((double)i * 1e9 / opt.rate) : 0,
+		};
+	}
 	uint32_t next = 0;
 	for (uint32_t i = 0; i < opt.threads; i++) {
 		struct worker *w = &ws[i];
@@ -1159,6 +1354,16 @@ int main(int argc, char **argv)
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
 		if (w->epfd < 0)
 			die("epoll_create1: %s", strerror(errno));
+		w->tfd = -1;
+		if (opt.rate > 0) {
+			w->heap = calloc(w->n_conns, sizeof(w->heap[0]));
+			w->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+			if (w->heap == NULL || w->tfd < 0)
+				die("-rate timer: %s", strerror(errno));
+			struct epoll_event e = { .events = EPOLLIN, .data.ptr = NULL };
+			if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->tfd, &e) != 0)
+				die("epoll_ctl: %s", strerror(errno));
+		}
 		int rc = pthread_create(&w->tid, NULL, worker_run, w);
 		if (rc != 0)
 			die("pthread_create: %s", strerror(rc));
@@ -1175,6 +1380,9 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; i < opt.threads; i++) {
 		pthread_join(ws[i].tid, NULL);
 		close(ws[i].epfd);
+		if (ws[i].tfd >= 0)
+			close(ws[i].tfd);
+		free(ws[i].heap);
 		free(ws[i].again);
 	}
 	double secs = (double)(atomic_load(&stop_ns) - t_start) / 1e9;
@@ -1198,12 +1406,16 @@ int main(int argc, char **argv)
 		printf("lk-load: stream bytes=%" PRIu64 " gbps=%.3f secs=%.3f\n", bytes,
 		       secs > 0 ? (double)bytes * 8 / secs / 1e9 : 0.0, secs);
 	} else {
+		char rate[48] = "";
+		if (opt.rate > 0)
+			snprintf(rate, sizeof(rate), " rate=%.*f", opt.rate == (double)(uint64_t)opt.rate ? 0 : 3,
+				 opt.rate);
 		printf("lk-load: reqs=%" PRIu64 " rps=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f "
-		       "errors=%" PRIu64 " conns=%" PRIu32 " secs=%.3f\n",
+		       "errors=%" PRIu64 " conns=%" PRIu32 " secs=%.3f%s\n",
 		       reqs, secs > 0 ? (double)reqs / secs : 0.0,
 		       hist_percentile(hist, reqs, 0.50) / 1e3,
 		       hist_percentile(hist, reqs, 0.90) / 1e3,
-		       hist_percentile(hist, reqs, 0.99) / 1e3, errors, opt.conns, secs);
+		       hist_percentile(hist, reqs, 0.99) / 1e3, errors, opt.conns, secs, rate);
 	}
 	free(bufs);
 	free(conns);

@@ -24,6 +24,8 @@ lk.absolute_lookout_bin()
 
 LOAD_LINE = re.compile(r"^lk-load: reqs=(\d+) rps=(\d+) p50_us=([\d.]+) p90_us=([\d.]+) "
                        r"p99_us=([\d.]+) errors=(\d+) conns=(\d+) secs=([\d.]+)$")
+RATE_LINE = re.compile(r"^lk-load: reqs=(\d+) rps=(\d+) p50_us=([\d.]+) p90_us=([\d.]+) "
+                       r"p99_us=([\d.]+) errors=(\d+) conns=(\d+) secs=([\d.]+) rate=([\d.]+)$")
 STREAM_LINE = re.compile(r"^lk-load: stream bytes=(\d+) gbps=([\d.]+) secs=([\d.]+)$")
 RUN_TIMEOUT = 60.0
 
@@ -112,6 +114,29 @@ class Load(lk.TestCase):
         m = LOAD_LINE.match(line)
         self.assertIsNotNone(m, line)
         self.assertEqual(m.group(1), m.group(6), line)
+
+    def test_rate(self):
+        """-rate paces: the measured rps is the asked rate (within 20%),
+        whatever the closed loop could do, and the line says rate=."""
+        line, err = lk_load("-unix", ENGINE.socket, "-path", "/_ping", "-c", "8", "-d", "1",
+                            "-warmup", "0")
+        closed = int(LOAD_LINE.match(line).group(2))
+        for rate, conns, threads in ((300, 4, 1), (150, 6, 2)):
+            self.assertGreater(closed, 2 * rate, "the engine is too slow to tell: " + line)
+            line, err = lk_load("-unix", ENGINE.socket, "-path", "/_ping", "-c", str(conns),
+                                "-threads", str(threads), "-rate", str(rate), "-d", "2",
+                                "-warmup", "0")
+            m = RATE_LINE.match(line)
+            self.assertIsNotNone(m, line)
+            self.assertEqual(m.group(9), str(rate), line)
+            self.assertEqual(int(m.group(6)), 0, "%s\n%s" % (line, err))
+            rps = int(m.group(2))
+            self.assertTrue(0.8 * rate <= rps <= 1.2 * rate, line)
+        cp = lk.run([load_bin(), "-unix", ENGINE.socket, "-stream", "-rate", "10"], check=False)
+        self.assertEqual(cp.returncode, 1)
+        self.assertIn(b"-rate", cp.stderr)
+        cp = lk.run([load_bin(), "-unix", ENGINE.socket, "-rate", "0"], check=False)
+        self.assertEqual(cp.returncode, 1)
 
     def test_stream(self):
         line, err = lk_load("-unix", ENGINE.socket, "-path",
