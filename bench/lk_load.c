@@ -13,6 +13,10 @@
  * shows as latency instead of as fewer samples (coordinated omission). A
  * per-thread min-heap of waiting connections and a timerfd do the pacing.
  *
+ * -hold measures memory per idle connection or stream: N connections each
+ * send one request and then sit, idle (keep-alive) or reading and
+ * discarding a stream, until stdin closes; lost ones are counted.
+ *
  * Everything is allocated at start: the request is rendered once, every
  * connection has a fixed input buffer, and latencies go into a log-linear
  * histogram, so the request path never mallocs.
@@ -27,15 +31,18 @@
  * directly rather than through core/tls.h, which is the agent's server side.
  */
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -61,6 +68,11 @@
 #define HEADERS_MAX    32	    /* -H count bound */
 #define IBUF_SIZE      (16 * 1024)  /* response head bound in latency mode */
 #define IBUF_STREAM    (256 * 1024) /* read size in stream mode */
+#define IBUF_HOLD      (4 * 1024)   /* -hold: response head bound, per connection */
+#define SCRATCH_SIZE   (64 * 1024)  /* -hold: per-thread sink for held streams */
+#define HOLD_INFLIGHT  256	    /* -hold: connections being set up at once */
+#define HOLD_SETUP_SECS 60	    /* -hold: all must be established by then */
+#define FD_MARGIN      64	    /* descriptors besides the connections */
 #define LINE_MAX_BYTES 1024	    /* chunk-size and trailer line bound */
 #define READS_PER_WAKE 16	    /* recv rounds per connection per wakeup */
 #define EPOLL_BATCH    256
@@ -101,13 +113,16 @@ enum cstate {
 	C_CHUNK_DATA,
 	C_CHUNK_CRLF,
 	C_TRAILER,
-	C_BODY_EOF /* no length: the body ends with the connection */
+	C_BODY_EOF, /* no length: the body ends with the connection */
+	C_HELD,	    /* -hold: response (or stream head) read; idle or discarding */
+	C_LOST	    /* -hold: closed after the ready line; never reopened */
 };
 
 /* feed() results */
 #define FEED_AGAIN 0
 #define FEED_DONE  1
 #define FEED_ERROR (-1)
+#define FEED_HEAD  2 /* -hold -stream: the head is enough */
 
 /* io_read()/io_write() results besides a byte count (> 0) */
 #define IO_EOF	 0
@@ -119,6 +134,7 @@ struct conn {
 	enum cstate st;
 	bool close_after; /* Connection: close, or HTTP/1.0 */
 	bool status_ok;	  /* 2xx */
+	unsigned status;
 	bool in_again;	  /* on the worker's again list */
 	uint32_t events;  /* current epoll interest */
 	uint32_t want;	  /* after IO_AGAIN: EPOLLIN or EPOLLOUT */
@@ -148,6 +164,10 @@ struct worker {
 	struct conn **heap; /* -rate: C_WAIT connections by sched_ns (n_conns) */
 	int tfd;	    /* -rate: fires at heap[0]->sched_ns */
 	uint64_t armed_ns;
+	unsigned inflight;  /* -hold: opened, not yet held */
+	unsigned hold_cap;  /* -hold: its share of HOLD_INFLIGHT */
+	unsigned held_open; /* -hold: counted at the end */
+	char *scratch;	    /* -hold: SCRATCH_SIZE */
 	uint64_t reqs, errors, bytes;
 	bool have_error;
 	char first_error[ERR_MAX];
@@ -167,6 +187,7 @@ static struct {
 	uint32_t warmup_secs;
 	double rate; /* requests/s over all connections; 0 = closed loop */
 	bool stream;
+	bool hold;
 	uint64_t bytes_max; /* stream mode: stop after this many bytes, 0 = no cap */
 	bool conns_set;
 } opt = {
@@ -190,6 +211,8 @@ static bool tls_host_is_ip;
 static _Atomic int phase;
 static _Atomic uint64_t stream_bytes; /* stream mode, for -bytes */
 static _Atomic uint64_t stop_ns;      /* set by whoever stops the run */
+static _Atomic uint32_t held_total;   /* -hold: connections in C_HELD */
+static _Atomic bool hold_ready;	      /* -hold: the ready line is out; losses are final */
 
 static const char usage_text[] =
     "usage: lk-load (-url http://HOST:PORT/PATH | -unix SOCKET -path /PATH) [options]\n"
@@ -231,6 +254,18 @@ static const char usage_text[] =
     "                    response that ends is re-requested)\n"
     "  -bytes N          with -stream: stop once N bytes were read (default 0:\n"
     "                    run for -d seconds)\n"
+    "  -hold             open -c connections (at most 256 being set up at once),\n"
+    "                    each sends ONE request: without -stream it reads the\n"
+    "                    whole response and then stays open idle; with -stream\n"
+    "                    it reads the response head and then reads and discards\n"
+    "                    whatever arrives. When all are there it prints\n"
+    "                      lk-load: hold conns=N ready\n"
+    "                    then waits for EOF on stdin or -d seconds, whichever is\n"
+    "                    first, and prints\n"
+    "                      lk-load: hold conns=N open=M lost=L\n"
+    "                    (closed by the peer or failed = lost); exit status 0\n"
+    "                    if L is 0, else 1. Not all established within 60 s:\n"
+    "                    the reason on stderr, exit status 1\n"
     "  -h, --help        this text\n"
     "\n"
     "Flags also take the --flag and -flag=VALUE forms. Exit status: 0 after the\n"
@@ -392,6 +427,10 @@ static void parse_args(int argc, char **argv)
 			opt.stream = true;
 			continue;
 		}
+		if (strcmp(a, "hold") == 0) {
+			opt.hold = true;
+			continue;
+		}
 		char name[32];
 		const char *val;
 		const char *eq = strchr(a, '=');
@@ -475,9 +514,11 @@ static void parse_args(int argc, char **argv)
 		die("-path goes with -unix; with -url the path is part of the URL");
 	if (opt.bytes_max != 0 && !opt.stream)
 		die("-bytes needs -stream");
-	if (opt.rate > 0 && opt.stream)
-		die("-rate is for latency mode, not -stream");
-	if (opt.stream && !opt.conns_set)
+	if (opt.rate > 0 && (opt.stream || opt.hold))
+		die("-rate is for latency mode, not -stream or -hold");
+	if (opt.bytes_max != 0 && opt.hold)
+		die("-bytes does not go with -hold");
+	if (opt.stream && !opt.hold && !opt.conns_set)
 		opt.conns = 1;
 	if (opt.threads > opt.conns)
 		opt.threads = opt.conns;
@@ -634,8 +675,12 @@ static void timer_arm(struct worker *w)
 
 static void conn_close(struct worker *w, struct conn *c)
 {
-	if (c->st == C_IDLE)
+	if (c->st == C_IDLE || c->st == C_LOST)
 		return;
+	if (opt.hold && c->st == C_HELD)
+		atomic_fetch_sub(&held_total, 1);
+	else if (opt.hold)
+		w->inflight--;
 	if (c->ssl != NULL)
 		SSL_free(c->ssl); /* no close_notify: we are done with the peer */
 	c->ssl = NULL;
@@ -858,6 +903,8 @@ static void conn_open(struct worker *w, struct conn *c)
 	int fd = socket(target.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	w->n_idle--;
+	if (opt.hold)
+		w->inflight++;
 	c->st = C_CONNECTING;
 	if (fd < 0) {
 		conn_fail(w, c, "socket", errno);
@@ -906,6 +953,7 @@ static int parse_head(struct conn *c, size_t head_len)
 		status = status * 10 + (unsigned)(p[i] - '0');
 	}
 	c->status_ok = status >= 200 && status < 300;
+	c->status = status;
 	c->close_after = http10;
 	bool chunked = false, have_len = false;
 	uint64_t len = 0;
@@ -993,6 +1041,10 @@ static int feed(struct worker *w, struct conn *c)
 			size_t hl = (size_t)(h + 4 - p);
 			ret = parse_head(c, hl); /* p == ibuf here */
 			p += hl;
+			if (opt.hold && opt.stream && ret != FEED_ERROR) {
+				c->ilen = 0; /* body bytes: discarded */
+				return FEED_HEAD;
+			}
 			break;
 		}
 		case C_BODY_LEN: {
@@ -1081,9 +1133,77 @@ partial:
 	return FEED_AGAIN;
 }
 
+/* hold_lose closes a held connection: before the ready line it is set
+ * up again, after it the loss is final and counted. */
+static void hold_lose(struct worker *w, struct conn *c, const char *what, int err)
+{
+	if (!atomic_load(&hold_ready)) {
+		conn_fail(w, c, what, err);
+		return;
+	}
+	note_error(w, what, err);
+	conn_close(w, c);
+	w->n_idle--;
+	c->st = C_LOST;
+}
+
+/* on_held: the one request of -hold was answered (or, with -stream, its
+ * head read): the connection now only sits. */
+static void on_held(struct worker *w, struct conn *c)
+{
+	char why[64];
+
+	if (!c->status_ok) {
+		snprintf(why, sizeof(why), "non-2xx response (%u)", c->status);
+		conn_fail(w, c, why, 0);
+		return;
+	}
+	if (c->close_after && !opt.stream) {
+		conn_fail(w, c, "the server closes the connection after the response", 0);
+		return;
+	}
+	w->inflight--;
+	c->st = C_HELD;
+	c->ilen = 0;
+	set_interest(w, c, EPOLLIN);
+	atomic_fetch_add(&held_total, 1);
+}
+
+/* on_held_readable: a held stream's bytes are discarded; an idle
+ * keep-alive connection should get none. EOF or an error: lost. */
+static void on_held_readable(struct worker *w, struct conn *c)
+{
+	for (int round = 0; round < READS_PER_WAKE; round++) {
+		ssize_t n = io_read(c, w->scratch, SCRATCH_SIZE);
+		if (n == IO_AGAIN) {
+			set_interest(w, c, c->want);
+			return;
+		}
+		if (n == IO_EOF) {
+			hold_lose(w, c, "held connection closed by the peer", 0);
+			return;
+		}
+		if (n == IO_ERROR) {
+			hold_lose(w, c, c->err_what, c->err_no);
+			return;
+		}
+		if (!opt.stream) {
+			hold_lose(w, c, "bytes after the response on an idle connection", 0);
+			return;
+		}
+	}
+	if (c->ssl != NULL && SSL_pending(c->ssl) > 0)
+		again_add(w, c);
+}
+
 static void on_response(struct worker *w, struct conn *c)
 {
 	uint64_t t = now_ns();
+
+	if (opt.hold) {
+		on_held(w, c);
+		return;
+	}
 
 	if (measuring()) {
 		w->reqs++;
@@ -1162,7 +1282,7 @@ static void on_readable(struct worker *w, struct conn *c)
 			conn_fail(w, c, "malformed or unexpected response", 0);
 			return;
 		}
-		if (rc == FEED_DONE) {
+		if (rc == FEED_DONE || rc == FEED_HEAD) {
 			on_response(w, c);
 			return;
 		}
@@ -1195,7 +1315,11 @@ static void on_event(struct worker *w, struct conn *c)
 	case C_WAIT:
 		on_wait_readable(w, c);
 		return;
+	case C_HELD:
+		on_held_readable(w, c);
+		return;
 	case C_IDLE:
+	case C_LOST:
 		return;
 	default:
 		/* Level-triggered: a call without data just finds IO_AGAIN. */
@@ -1224,31 +1348,52 @@ static void run_again(struct worker *w)
 	w->n_again -= n;
 }
 
+/* run_events waits at most timeout_ms and handles what epoll reports;
+ * returns the number of events. */
+static int run_events(struct worker *w, int timeout_ms)
+{
+	struct epoll_event evs[EPOLL_BATCH];
+	int n = epoll_wait(w->epfd, evs, EPOLL_BATCH, timeout_ms);
+
+	if (n < 0 && errno != EINTR)
+		die("epoll_wait: %s", strerror(errno));
+	for (int i = 0; i < n; i++) {
+		struct conn *c = evs[i].data.ptr;
+		if (c == NULL) { /* the -rate timer */
+			uint64_t exp;
+			if (read(w->tfd, &exp, sizeof(exp)) < 0 && errno != EAGAIN)
+				die("timerfd read: %s", strerror(errno));
+			w->armed_ns = 0;
+			continue;
+		}
+		if (c->fd >= 0)
+			on_event(w, c);
+	}
+	run_again(w);
+	return n < 0 ? 0 : n;
+}
+
+/* hold_finish takes in what already arrived (a peer's close must not go
+ * unseen because the stop came first), then counts the held connections. */
+static void hold_finish(struct worker *w)
+{
+	for (unsigned round = 0; round < w->n_conns / EPOLL_BATCH + 2; round++)
+		if (run_events(w, 0) == 0 && w->n_again == 0)
+			break;
+	for (unsigned i = 0; i < w->n_conns; i++)
+		w->held_open += w->conns[i].st == C_HELD;
+}
+
 static void *worker_run(void *arg)
 {
 	struct worker *w = arg;
-	struct epoll_event evs[EPOLL_BATCH];
 
 	w->n_idle = w->n_conns;
-	for (unsigned i = 0; i < w->n_conns; i++)
-		conn_open(w, &w->conns[i]);
+	if (!opt.hold)
+		for (unsigned i = 0; i < w->n_conns; i++)
+			conn_open(w, &w->conns[i]);
 	while (atomic_load_explicit(&phase, memory_order_relaxed) != PHASE_STOP) {
-		int n = epoll_wait(w->epfd, evs, EPOLL_BATCH, w->n_again > 0 ? 0 : TICK_MS);
-		if (n < 0 && errno != EINTR)
-			die("epoll_wait: %s", strerror(errno));
-		for (int i = 0; i < n; i++) {
-			struct conn *c = evs[i].data.ptr;
-			if (c == NULL) { /* the -rate timer */
-				uint64_t exp;
-				if (read(w->tfd, &exp, sizeof(exp)) < 0 && errno != EAGAIN)
-					die("timerfd read: %s", strerror(errno));
-				w->armed_ns = 0;
-				continue;
-			}
-			if (c->fd >= 0)
-				on_event(w, c);
-		}
-		run_again(w);
+		run_events(w, w->n_again > 0 ? 0 : TICK_MS);
 		if (opt.rate > 0)
 			run_due(w);
 		uint64_t t = 0;
@@ -1256,12 +1401,16 @@ static void *worker_run(void *arg)
 			struct conn *c = &w->conns[i];
 			if (c->st != C_IDLE)
 				continue;
+			if (opt.hold && w->inflight >= w->hold_cap)
+				break; /* -hold paces its connects */
 			if (t == 0)
 				t = now_ns();
 			if (t >= c->retry_ns)
 				conn_open(w, c);
 		}
 	}
+	if (opt.hold)
+		hold_finish(w);
 	for (unsigned i = 0; i < w->n_conns; i++)
 		conn_close(w, &w->conns[i]);
 	return NULL;
@@ -1310,15 +1459,116 @@ static void sleep_until_stop(uint64_t deadline_ns)
 	}
 }
 
+/* fd_setup keeps fds 0-2 taken (a socket on fd 0 would read as -hold's
+ * stdin) and lifts the descriptor soft limit to the hard one, failing
+ * clearly when -c cannot fit. */
+static void fd_setup(void)
+{
+	struct rlimit rl;
+
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) != -1)
+			continue;
+		int nfd = open("/dev/null", O_RDWR);
+		if (nfd != fd)
+			die("cannot open /dev/null as fd %d", fd);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		die("getrlimit: %s", strerror(errno));
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			die("setrlimit RLIMIT_NOFILE to %llu: %s", (unsigned long long)rl.rlim_max,
+			    strerror(errno));
+	}
+	uint64_t need = (uint64_t)opt.conns + FD_MARGIN + 2u * opt.threads;
+	if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur)
+		die("-c %" PRIu32 " needs about %" PRIu64 " file descriptors, but RLIMIT_NOFILE "
+		    "allows %llu (the hard limit); raise it (ulimit -Hn) or lower -c",
+		    opt.conns, need, (unsigned long long)rl.rlim_cur);
+}
+
+/* hold_wait returns at EOF on stdin or at deadline_ns, whichever is first. */
+static void hold_wait(uint64_t deadline_ns)
+{
+	char buf[4096];
+
+	for (;;) {
+		uint64_t t = now_ns();
+		if (t >= deadline_ns)
+			return;
+		uint64_t ms = (deadline_ns - t) / 1000000u + 1;
+		struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
+		int n = poll(&p, 1, ms > 1000 ? 1000 : (int)ms);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || (p.revents & POLLNVAL))
+			return;
+		if (n == 0)
+			continue;
+		ssize_t r = read(STDIN_FILENO, buf, sizeof(buf));
+		if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN))
+			return; /* EOF, or a stdin we cannot wait on */
+	}
+}
+
+/* hold_run is -hold's main thread: wait for every connection, say ready,
+ * hold, count. Returns the exit status. */
+static int hold_run(struct worker *ws, uint64_t t0)
+{
+	uint64_t setup_deadline = t0 + HOLD_SETUP_SECS * 1000000000ull;
+	uint32_t held;
+
+	while ((held = atomic_load(&held_total)) < opt.conns && now_ns() < setup_deadline) {
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = TICK_MS * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	if (held < opt.conns) {
+		atomic_store(&phase, PHASE_STOP);
+		const char *why = NULL;
+		for (uint32_t i = 0; i < opt.threads; i++) {
+			pthread_join(ws[i].tid, NULL);
+			if (why == NULL && ws[i].have_error)
+				why = ws[i].first_error;
+		}
+		fprintf(stderr,
+			"lk-load: hold: only %" PRIu32 " of %" PRIu32 " connections established "
+			"within %d s; first error: %s\n",
+			held, opt.conns, HOLD_SETUP_SECS, why != NULL ? why : "none (too slow)");
+		return 1;
+	}
+	atomic_store(&hold_ready, true);
+	printf("lk-load: hold conns=%" PRIu32 " ready\n", opt.conns);
+	fflush(stdout);
+	hold_wait(now_ns() + opt.secs * 1000000000ull);
+	atomic_store(&phase, PHASE_STOP);
+	uint32_t open_n = 0;
+	const char *why = NULL;
+	for (uint32_t i = 0; i < opt.threads; i++) {
+		pthread_join(ws[i].tid, NULL);
+		open_n += ws[i].held_open;
+		if (why == NULL && ws[i].have_error)
+			why = ws[i].first_error;
+	}
+	uint32_t lost = opt.conns - open_n;
+	if (lost > 0 && why != NULL)
+		fprintf(stderr, "lk-load: hold: first error: %s\n", why);
+	printf("lk-load: hold conns=%" PRIu32 " open=%" PRIu32 " lost=%" PRIu32 "\n", opt.conns,
+	       open_n, lost);
+	fflush(stdout);
+	return lost == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	parse_args(argc, argv);
+	fd_setup();
 	signal(SIGPIPE, SIG_IGN);
 	if (opt.url != NULL)
 		resolve_url(opt.url);
 	else
 		resolve_unix(opt.unix_path);
-	ibuf_size = opt.stream ? IBUF_STREAM : IBUF_SIZE;
+	ibuf_size = opt.hold ? IBUF_HOLD : opt.stream ? IBUF_STREAM : IBUF_SIZE;
 	if (tls_ctx != NULL)
 		tls_init();
 
@@ -1327,7 +1577,8 @@ int main(int argc, char **argv)
 	char *bufs = malloc((size_t)opt.conns * ibuf_size);
 	if (ws == NULL || conns == NULL || bufs == NULL)
 		die("out of memory for %" PRIu32 " connections", opt.conns);
-	atomic_store(&phase, opt.warmup_secs > 0 ? PHASE_WARMUP : PHASE_MEASURE);
+	/* -hold has no warmup: its setup is its own */
+	atomic_store(&phase, opt.warmup_secs > 0 && !opt.hold ? PHASE_WARMUP : PHASE_MEASURE);
 	uint64_t t0 = now_ns();
 	rate_interval_ns = opt.rate > 0 ? (uint64_t)((double)opt.conns * 1e9 / opt.rate) : 0;
 	if (opt.rate > 0 && rate_interval_ns == 0)
@@ -1351,6 +1602,12 @@ int main(int argc, char **argv)
 		w->again = calloc(2 * (size_t)w->n_conns, sizeof(w->again[0]));
 		if (w->again == NULL)
 			die("out of memory for %u connections", w->n_conns);
+		if (opt.hold) {
+			w->hold_cap = HOLD_INFLIGHT / opt.threads ? HOLD_INFLIGHT / opt.threads : 1;
+			w->scratch = malloc(SCRATCH_SIZE);
+			if (w->scratch == NULL)
+				die("out of memory");
+		}
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
 		if (w->epfd < 0)
 			die("epoll_create1: %s", strerror(errno));
@@ -1367,6 +1624,19 @@ int main(int argc, char **argv)
 		int rc = pthread_create(&w->tid, NULL, worker_run, w);
 		if (rc != 0)
 			die("pthread_create: %s", strerror(rc));
+	}
+	if (opt.hold) {
+		int status = hold_run(ws, t0);
+		for (uint32_t i = 0; i < opt.threads; i++) {
+			close(ws[i].epfd);
+			free(ws[i].scratch);
+			free(ws[i].again);
+		}
+		free(bufs);
+		free(conns);
+		free(ws);
+		SSL_CTX_free(tls_ctx);
+		return status;
 	}
 	if (opt.warmup_secs > 0) {
 		sleep_until_stop(t0 + opt.warmup_secs * 1000000000ull);

@@ -13,7 +13,10 @@ Run: LOOKOUT_BIN=build/dev/lookout LK_MOCK_ENGINE=build/dev/bench/mock-engine \\
 
 import os
 import re
+import select
+import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -50,6 +53,37 @@ def lk_load(*args):
     if len(out) != 1:
         raise AssertionError("want one output line, got %r (stderr %r)" % (out, cp.stderr))
     return out[0], cp.stderr.decode(errors="replace")
+
+
+def hold(*args, before_close=None):
+    """Runs lk-load -hold with stdin on a pipe: waits for its ready line,
+    calls before_close(), closes stdin and returns (exit status, last
+    line, stderr)."""
+    env = {"PATH": lk.SYS_PATH}
+    for k in lk.PASS_ENV:
+        if k in os.environ:
+            env[k] = os.environ[k]
+    p = lk.popen([load_bin(), "-hold"] + list(args), stdin=subprocess.PIPE,
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT + 30
+        r, _, _ = select.select([p.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        ready = p.stdout.readline().decode() if r else ""
+        if not ready:
+            p.kill()
+            out, err = p.communicate()
+            raise AssertionError("no ready line; exit %s, stderr %r" % (p.returncode, err[-2000:]))
+        if before_close is not None:
+            before_close(ready.strip())
+        p.stdin.close()
+        p.stdin = None  # communicate() would flush the closed pipe
+        out, err = p.communicate(timeout=RUN_TIMEOUT)
+    except BaseException:
+        p.kill()
+        p.wait()
+        raise
+    lines = [ready.strip()] + out.decode().splitlines()
+    return p.returncode, lines, err.decode(errors="replace")
 
 
 ENGINE = None
@@ -152,6 +186,58 @@ class Load(lk.TestCase):
         m = STREAM_LINE.match(line)
         self.assertIsNotNone(m, line)
         self.assertGreaterEqual(int(m.group(1)), 1000000, line)
+
+    def check_hold(self, conns, *args):
+        readys = []
+        rc, lines, err = hold("-c", str(conns), "-d", "120", *args,
+                              before_close=readys.append)
+        self.assertEqual(readys, ["lk-load: hold conns=%d ready" % conns], err)
+        self.assertEqual(lines[1:], ["lk-load: hold conns=%d open=%d lost=0" % (conns, conns)],
+                         err)
+        self.assertEqual(rc, 0, err)
+
+    def test_hold_through_agent(self):
+        """300 idle keep-alive connections and 300 quiet log streams held
+        through the agent, all still open when stdin closes."""
+        a = self.start_agent({"DOCKER_SOCKET": ENGINE.socket, "MAX_STREAMS": "1000"})
+        auth = "Authorization: Bearer " + a.token
+        base = "http://127.0.0.1:%d" % a.port
+        self.check_hold(300, "-url", base + "/_ping", "-H", auth, "-threads", "2")
+        self.check_hold(300, "-url", base + "/v1.47/containers/mock-1/logs?follow=1&stdout=1&tail=0",
+                        "-H", auth, "-stream")
+        # the agent is fine afterwards
+        line, err = lk_load("-url", base + "/_ping", "-H", auth, "-c", "2", "-d", "1",
+                            "-warmup", "0")
+        self.check_line(line, err, 2)
+
+    def test_hold_streams_direct(self):
+        """Held streams read and discard what arrives: a normal follow at
+        full speed stays held like a quiet one."""
+        self.check_hold(50, "-unix", ENGINE.socket, "-path",
+                        "/containers/mock-1/logs?follow=1&stdout=1", "-stream")
+
+    def test_hold_counts_losses(self):
+        """Connections the peer closes after the ready line are lost: exit 1."""
+        e = MockEngine()
+        try:
+            rc, lines, err = hold("-unix", e.socket, "-path",
+                                  "/containers/mock-1/logs?follow=1&tail=0", "-stream",
+                                  "-c", "20", "-d", "120",
+                                  before_close=lambda line: e.stop())
+        finally:
+            e.stop()
+        self.assertEqual(lines, ["lk-load: hold conns=20 ready",
+                                 "lk-load: hold conns=20 open=0 lost=20"], err)
+        self.assertEqual(rc, 1)
+        self.assertIn("closed by the peer", err)
+
+    def test_hold_cannot_establish(self):
+        """A request the server refuses never becomes held: the reason on
+        stderr and exit 1 (here quickly: too many descriptors asked for)."""
+        cp = lk.run([load_bin(), "-hold", "-unix", ENGINE.socket, "-c", "100000"], check=False)
+        self.assertEqual(cp.returncode, 1)
+        self.assertIn(b"RLIMIT_NOFILE", cp.stderr)
+        self.assertEqual(cp.stdout, b"")
 
     def test_usage(self):
         cp = lk.run([load_bin(), "-h"])
