@@ -17,6 +17,11 @@
  * send one request and then sit, idle (keep-alive) or reading and
  * discarding a stream, until stdin closes; lost ones are counted.
  *
+ * -sign-key signs every request as `lookout sign` does (same canonical
+ * builder, key loader and Ed25519 code, from lk_auth and lk_core): a fresh
+ * timestamp and random nonce each time, rendered into the connection's
+ * own fixed request buffer.
+ *
  * Everything is allocated at start: the request is rendered once, every
  * connection has a fixed input buffer, and latencies go into a log-linear
  * histogram, so the request path never mallocs.
@@ -64,6 +69,10 @@
 #error "lk-load is built against BoringSSL (the bssl target), never OpenSSL"
 #endif
 
+#include "auth/keys.h"
+#include "auth/sigv.h"
+#include "core/crypto.h"
+
 #define REQ_MAX	       (8 * 1024)   /* rendered request bound */
 #define HEADERS_MAX    32	    /* -H count bound */
 #define IBUF_SIZE      (16 * 1024)  /* response head bound in latency mode */
@@ -80,6 +89,7 @@
 #define RETRY_NS       (10 * 1000 * 1000) /* reconnect delay after an error */
 
 #define ERR_MAX	       256 /* first-error description */
+#define SIG_HDRS_MAX   512 /* the five signature headers, rendered */
 
 #define RATE_MAX    10000000.0 /* -rate bound, requests/s */
 #define NO_HEAP	    UINT32_MAX
@@ -141,6 +151,8 @@ struct conn {
 	SSL *ssl;	  /* TLS, or NULL */
 	const char *err_what; /* after IO_ERROR */
 	int err_no;
+	char *req; /* the request: shared, or its own when signed */
+	size_t req_len;
 	size_t req_off;
 	size_t ilen;
 	uint64_t remaining; /* body or chunk bytes left */
@@ -188,6 +200,8 @@ static struct {
 	double rate; /* requests/s over all connections; 0 = closed loop */
 	bool stream;
 	bool hold;
+	const char *sign_key;
+	const char *sign_prefix; /* "X-Lookout-" or "X-Portwing-" */
 	uint64_t bytes_max; /* stream mode: stop after this many bytes, 0 = no cap */
 	bool conns_set;
 } opt = {
@@ -195,12 +209,18 @@ static struct {
 	.threads = 1,
 	.secs = 5,
 	.warmup_secs = 1,
+	.sign_prefix = "X-Lookout-",
 };
 
 static struct sockaddr_storage target;
 static socklen_t target_len;
 static char req[REQ_MAX];
 static size_t req_len;
+static const char *req_target; /* the request target as sent, for signing */
+static size_t req_cap;	       /* -sign-key: per-connection request buffer */
+static uint8_t sign_priv[LK_ED25519_PRIV_LEN];
+static char sign_kid[LK_KEYS_ID_LEN + 1];
+static uint8_t empty_sha256[LK_SHA256_LEN];
 static size_t ibuf_size;
 static uint64_t rate_interval_ns; /* -rate: per connection, conns / rate */
 
@@ -266,6 +286,12 @@ static const char usage_text[] =
     "                    (closed by the peer or failed = lost); exit status 0\n"
     "                    if L is 0, else 1. Not all established within 60 s:\n"
     "                    the reason on stderr, exit status 1\n"
+    "  -sign-key FILE    sign every request (also with -hold and -stream) with\n"
+    "                    this Ed25519 private key PEM (from lookout keygen), as\n"
+    "                    lookout sign does: current timestamp, fresh random\n"
+    "                    nonce, signature version 2 over the request target\n"
+    "  -sign-family F    header names: lookout (X-Lookout-*, default) or\n"
+    "                    portwing (X-Portwing-*)\n"
     "  -h, --help        this text\n"
     "\n"
     "Flags also take the --flag and -flag=VALUE forms. Exit status: 0 after the\n"
@@ -317,6 +343,7 @@ static void render_request(const char *path, const char *host)
 	for (unsigned i = 0; i < opt.n_headers; i++)
 		if (strncasecmp(opt.headers[i], "host:", 5) == 0)
 			have_host = true;
+	req_target = path;
 	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n", path);
 	if (n < 0 || (size_t)n >= sizeof(req))
 		die("request too long (max %d bytes)", REQ_MAX);
@@ -451,6 +478,15 @@ static void parse_args(int argc, char **argv)
 		uint64_t v;
 		if (strcmp(name, "url") == 0) {
 			opt.url = val;
+		} else if (strcmp(name, "sign-key") == 0) {
+			opt.sign_key = val;
+		} else if (strcmp(name, "sign-family") == 0) {
+			if (strcmp(val, "lookout") == 0)
+				opt.sign_prefix = "X-Lookout-";
+			else if (strcmp(val, "portwing") == 0)
+				opt.sign_prefix = "X-Portwing-";
+			else
+				die("-sign-family: want lookout or portwing, got \"%s\"", val);
 		} else if (strcmp(name, "cacert") == 0) {
 			opt.cacert = val;
 		} else if (strcmp(name, "unix") == 0) {
@@ -806,9 +842,42 @@ static ssize_t io_write(struct conn *c, const char *buf, size_t len)
 	}
 }
 
+/* sign_render writes the signature headers of a fresh timestamp and nonce
+ * after the request's fixed part in c->req (req_cap bytes), then the
+ * empty line. The body is empty (a GET). */
+static void sign_render(struct conn *c)
+{
+	char canon[LK_SIG_CANONICAL_MAX], nonce[2 * LK_SIG_NONCE_LEN + 1], sig_b64[96];
+	uint8_t raw[LK_SIG_NONCE_LEN], sig[LK_ED25519_SIG_LEN];
+	size_t base = req_len - 2, len;
+	const char *pf = opt.sign_prefix;
+
+	if (lk_crypto_random(raw, sizeof(raw)) != 0)
+		die("-sign-key: no randomness for a nonce");
+	if (lk_crypto_hex_encode(raw, sizeof(raw), nonce, sizeof(nonce)) != 0)
+		die("bug: nonce buffer");
+	long long ts = (long long)time(NULL);
+	if (lk_sig_canonical_raw("GET", 3, req_target, strlen(req_target), 2, empty_sha256, ts,
+				 nonce, canon, sizeof(canon), &len) != 0)
+		die("bug: canonical string checked at start");
+	if (lk_crypto_ed25519_sign(sign_priv, canon, len, sig) != 0)
+		die("-sign-key: signing failed");
+	if (lk_crypto_b64_encode(LK_B64_URL_NOPAD, sig, sizeof(sig), sig_b64, sizeof(sig_b64)) != 0)
+		die("bug: signature buffer");
+	int n = snprintf(c->req + base, req_cap - base,
+			 "%sKey-ID: %s\r\n%sTimestamp: %lld\r\n%sNonce: %s\r\n%sSignature: %s\r\n"
+			 "%sSignature-Version: 2\r\n\r\n",
+			 pf, sign_kid, pf, ts, pf, nonce, pf, sig_b64, pf);
+	if (n < 0 || (size_t)n >= req_cap - base)
+		die("bug: signature headers over %d bytes", SIG_HDRS_MAX);
+	c->req_len = base + (size_t)n;
+}
+
 static void conn_send(struct worker *w, struct conn *c)
 {
 	if (c->st != C_SENDING) {
+		if (opt.sign_key != NULL)
+			sign_render(c);
 		c->st = C_SENDING;
 		c->req_off = 0;
 		c->ilen = 0;
@@ -820,8 +889,8 @@ static void conn_send(struct worker *w, struct conn *c)
 			c->sched_ns += rate_interval_ns;
 		}
 	}
-	while (c->req_off < req_len) {
-		ssize_t n = io_write(c, req + c->req_off, req_len - c->req_off);
+	while (c->req_off < c->req_len) {
+		ssize_t n = io_write(c, c->req + c->req_off, c->req_len - c->req_off);
 		if (n == IO_AGAIN) {
 			set_interest(w, c, c->want);
 			return;
@@ -1459,6 +1528,26 @@ static void sleep_until_stop(uint64_t deadline_ns)
 	}
 }
 
+/* sign_init loads -sign-key (the permission rules of `lookout sign`) and
+ * checks once that the target canonicalises. */
+static void sign_init(void)
+{
+	uint8_t seed[LK_ED25519_SEED_LEN], pub[LK_ED25519_PUB_LEN];
+	char err[2048], canon[LK_SIG_CANONICAL_MAX];
+	size_t len;
+
+	if (lk_keys_load_private_key(opt.sign_key, seed, err, sizeof(err)) != 0)
+		die("-sign-key: %s", err);
+	lk_crypto_ed25519_keypair(seed, pub, sign_priv);
+	lk_crypto_cleanse(seed, sizeof(seed));
+	lk_keys_id(pub, sign_kid);
+	lk_crypto_sha256("", 0, empty_sha256);
+	if (lk_sig_canonical_raw("GET", 3, req_target, strlen(req_target), 2, empty_sha256, 0,
+				 "00000000000000000000000000000000", canon, sizeof(canon), &len) != 0)
+		die("-sign-key: the request target is too long to sign");
+	req_cap = req_len + SIG_HDRS_MAX;
+}
+
 /* fd_setup keeps fds 0-2 taken (a socket on fd 0 would read as -hold's
  * stdin) and lifts the descriptor soft limit to the hard one, failing
  * clearly when -c cannot fit. */
@@ -1571,11 +1660,14 @@ int main(int argc, char **argv)
 	ibuf_size = opt.hold ? IBUF_HOLD : opt.stream ? IBUF_STREAM : IBUF_SIZE;
 	if (tls_ctx != NULL)
 		tls_init();
+	if (opt.sign_key != NULL)
+		sign_init();
 
 	struct worker *ws = calloc(opt.threads, sizeof(*ws));
 	struct conn *conns = calloc(opt.conns, sizeof(*conns));
 	char *bufs = malloc((size_t)opt.conns * ibuf_size);
-	if (ws == NULL || conns == NULL || bufs == NULL)
+	char *reqs_buf = opt.sign_key != NULL ? malloc((size_t)opt.conns * req_cap) : NULL;
+	if (ws == NULL || conns == NULL || bufs == NULL || (opt.sign_key != NULL && reqs_buf == NULL))
 		die("out of memory for %" PRIu32 " connections", opt.conns);
 	/* -hold has no warmup: its setup is its own */
 	atomic_store(&phase, opt.warmup_secs > 0 && !opt.hold ? PHASE_WARMUP : PHASE_MEASURE);
@@ -1584,11 +1676,15 @@ int main(int argc, char **argv)
 	if (opt.rate > 0 && rate_interval_ns == 0)
 		rate_interval_ns = 1;
 	for (uint32_t i = 0; i < opt.conns; i++) {
+		if (reqs_buf != NULL) /* the fixed part; sign_render adds the rest */
+			memcpy(reqs_buf + i * req_cap, req, req_len);
 		conns[i] = (struct conn){
 			.fd = -1,
 			.st = C_IDLE,
 			.heap_idx = NO_HEAP,
 			.ibuf = bufs + i * ibuf_size,
+			.req = reqs_buf != NULL ? reqs_buf + i * req_cap : req,
+			.req_len = req_len,
 			/* staggered: connection i starts i/R seconds in */
 			.sched_ns = opt.rate > 0 ? t0 + (uint64_t)((double)i * 1e9 / opt.rate) : 0,
 		};
@@ -1633,6 +1729,7 @@ int main(int argc, char **argv)
 			free(ws[i].again);
 		}
 		free(bufs);
+		free(reqs_buf);
 		free(conns);
 		free(ws);
 		SSL_CTX_free(tls_ctx);
@@ -1688,8 +1785,10 @@ int main(int argc, char **argv)
 		       hist_percentile(hist, reqs, 0.99) / 1e3, errors, opt.conns, secs, rate);
 	}
 	free(bufs);
+	free(reqs_buf);
 	free(conns);
 	free(ws);
 	SSL_CTX_free(tls_ctx);
+	lk_crypto_cleanse(sign_priv, sizeof(sign_priv));
 	return 0;
 }

@@ -239,6 +239,55 @@ class Load(lk.TestCase):
         self.assertIn(b"RLIMIT_NOFILE", cp.stderr)
         self.assertEqual(cp.stdout, b"")
 
+    def keygen(self, tmp):
+        """A `lookout keygen` key: (private PEM path, authorized_keys path)."""
+        cp = lk.run([lk.lookout_bin(), "keygen", "-comment", "lk-load"])
+        out = cp.stdout.decode()
+        end = "-----END PRIVATE KEY-----\n"
+        pem, _, rest = out.partition(end)
+        line = [ln for ln in rest.splitlines() if ln.startswith("ed25519 ")]
+        self.assertEqual(len(line), 1, out)
+        key = os.path.join(tmp, "client.pem")
+        with open(key, "w") as f:
+            f.write(pem + end)
+        os.chmod(key, 0o600)
+        keys = os.path.join(tmp, "authorized_keys")
+        lk.write_keys(keys, line[0] + "\n")
+        return key, keys
+
+    def test_signed(self):
+        """-sign-key: every request carries a fresh signature (a reused
+        nonce would be a 401 replay), in both header families, in latency,
+        stream and hold modes; without the key every request is a 401."""
+        tmp = self.tmpdir()
+        key, keys = self.keygen(tmp)
+        a = self.start_agent({"DOCKER_SOCKET": ENGINE.socket, "AUTHORIZED_KEYS": keys})
+        url = "http://127.0.0.1:%d/_ping" % a.port
+        line, err = lk_load("-url", url, "-sign-key", key, "-c", "4", "-d", "1", "-warmup", "0")
+        reqs = self.check_line(line, err, 4)
+        self.assertGreater(reqs, 1, line)
+        line, err = lk_load("-url", url + "?x=1", "-sign-key", key, "-sign-family", "portwing",
+                            "-c", "2", "-d", "1", "-warmup", "0")
+        self.check_line(line, err, 2)
+        line, err = lk_load("-url", "http://127.0.0.1:%d/containers/mock-1/logs?follow=1&stdout=1"
+                            % a.port, "-sign-key", key, "-stream", "-bytes", "1000000",
+                            "-d", "30", "-warmup", "0")
+        m = STREAM_LINE.match(line)
+        self.assertIsNotNone(m, line)
+        self.assertGreaterEqual(int(m.group(1)), 1000000, line)
+        self.check_hold(20, "-url", url, "-sign-key", key)
+        # last: the failures make the agent's limiter slow this client down
+        line, err = lk_load("-url", url, "-c", "2", "-d", "1", "-warmup", "0")
+        m = LOAD_LINE.match(line)
+        self.assertIsNotNone(m, line)
+        self.assertGreater(int(m.group(1)), 0, line)
+        self.assertEqual(m.group(1), m.group(6), "unsigned: every request a 401: " + line)
+        # a key file others can read is refused, as by lookout sign
+        os.chmod(key, 0o644)
+        cp = lk.run([load_bin(), "-url", url, "-sign-key", key], check=False)
+        self.assertEqual(cp.returncode, 1)
+        self.assertIn(b"-sign-key", cp.stderr)
+
     def test_usage(self):
         cp = lk.run([load_bin(), "-h"])
         self.assertIn(b"usage: lk-load", cp.stdout)
