@@ -697,9 +697,31 @@ static ssize_t parse_head(struct lk_http_parser *p, const char *buf, size_t len,
 	struct lk_http_header *hdrs = rq != NULL ? rq->headers : rs->headers;
 	uint16_t *n = rq != NULL ? &rq->n_headers : &rs->n_headers;
 	uint32_t off = p->_off;
+	uint32_t lim = (uint32_t)LK_MIN(len, (size_t)LK_HTTP_HEAD_MAX);
 	int rc = 0;
 
 	while (rc == 0 && off < len) {
+		/* Runs of name and value bytes change no state but the value's
+		 * extent: take them in a tight loop (the same classes and effects
+		 * as field_step's FS_NAME and FS_VALUE cases), then let the byte
+		 * that ends the run take the general path. */
+		if (p->_state == P_FIELDS && p->_fstate == FS_VALUE) {
+			for (; off < lim; off++) {
+				unsigned char v = (unsigned char)buf[off];
+				if (is_text(v)) {
+					if (p->_vstart == UINT32_MAX)
+						p->_vstart = off;
+					p->_vend = off + 1;
+				} else if (!is_ws(v)) {
+					break;
+				}
+			}
+		} else if (p->_state == P_FIELDS && p->_fstate == FS_NAME) {
+			while (off < lim && is_tchar((unsigned char)buf[off]))
+				off++;
+		}
+		if (off >= len)
+			break;
 		unsigned char c = (unsigned char)buf[off];
 
 		if (off >= LK_HTTP_HEAD_MAX) {
