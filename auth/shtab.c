@@ -2,6 +2,7 @@
  * for the concurrency contract and docs/internals/SHTAB.md for the
  * invariants). Both tables share one engine: a slot array, the claim/settle
  * protocol that keeps one entry per key, and a seqlock-style slot read. */
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/types.h>
 
@@ -298,15 +299,16 @@ static int shtab_init(struct shtab *t, uint32_t capacity)
 	ret = fill_random(t->sip, sizeof(t->sip));
 	if (ret != 0)
 		return ret;
-	t->slots = aligned_alloc(CACHE_LINE, n * sizeof(struct slot));
-	if (t->slots == NULL)
+	/* An anonymous mapping is zero, which is every slot's initial state
+	 * (ST_EMPTY, version 0, no key): the table costs RSS only as slots are
+	 * used (the limiter's 1 MiB and the nonce table's 4+ MiB at start-up
+	 * were written whole before). Page-aligned, so cache-line aligned. */
+	LK_STATIC_ASSERT(ST_EMPTY == 0, "an all-zero slot is empty");
+	void *m = mmap(NULL, n * sizeof(struct slot), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED)
 		return -ENOMEM;
-	for (uint64_t i = 0; i < n; i++) {
-		atomic_init(&t->slots[i].w, w_make(ST_EMPTY, 0, 0));
-		atomic_init(&t->slots[i].k[0], 0);
-		atomic_init(&t->slots[i].k[1], 0);
-		atomic_init(&t->slots[i].aux, 0);
-	}
+	t->slots = m;
 	t->mask = (uint32_t)(n - 1);
 	t->probe = (uint32_t)LK_MIN(n, (uint64_t)LK_SHTAB_PROBE_MAX);
 	t->test_hash = false;
@@ -316,7 +318,8 @@ static int shtab_init(struct shtab *t, uint32_t capacity)
 
 static void shtab_done(struct shtab *t)
 {
-	free(t->slots);
+	if (t->slots != NULL)
+		munmap(t->slots, ((size_t)t->mask + 1) * sizeof(struct slot));
 	t->slots = NULL;
 }
 

@@ -68,6 +68,7 @@
 enum stream {
 	STREAM_NONE,   /* request/response; keep-alive */
 	STREAM_LOGS,   /* follow: the frame blob forever */
+	STREAM_QUIET,  /* follow with tail=0: the head, then nothing until the client leaves */
 	STREAM_EVENTS, /* ticked: event lines */
 	STREAM_STATS,  /* ticked: one stats document per second */
 	STREAM_ECHO    /* hijacked exec: echo, then "EOF\n" after the client's EOF */
@@ -138,6 +139,9 @@ static uint64_t start_ns;
 static uint64_t events_sent;
 static uint64_t exec_seq;
 static uint64_t dropped_events;
+static uint64_t refused_conns; /* accepted and closed: every slot was taken */
+static int listen_fd = -1;
+static bool accept_paused; /* out of descriptors: the listener is off until a close */
 static uint32_t id_inv;
 
 static struct blob b_ping, b_version, b_info, b_list, b_notfound, b_frames;
@@ -162,6 +166,8 @@ static const char usage_text[] =
     "  GET  /_ping (also HEAD), /version, /info\n"
     "  GET  /containers/json, /containers/{id}/json\n"
     "  GET  /containers/{id}/logs?follow=1   multiplexed frames, chunked\n"
+    "       (with tail=0: the head, then no frame until the client closes,\n"
+    "       as Docker following a quiet container)\n"
     "  GET  /containers/{id}/stats?stream=0|1\n"
     "  GET  /events                          one JSON object per line, chunked\n"
     "  POST /containers/{id}/exec, /exec/{id}/start (hijack: echo, then EOF\\n\n"
@@ -455,6 +461,12 @@ static void conn_close(struct conn *c)
 	c->fd = -1;
 	c->next = free_head;
 	free_head = (uint32_t)(c - conns);
+	if (accept_paused) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = TOK_LISTEN };
+		if (epoll_ctl(epfd, EPOLL_CTL_MOD, listen_fd, &ev) == -1)
+			die("epoll_ctl MOD listener: %s", strerror(errno));
+		accept_paused = false;
+	}
 }
 
 static bool out_pending(const struct conn *c)
@@ -710,6 +722,25 @@ static bool query_flag(const struct req *r, const char *name, bool def)
 	return def;
 }
 
+/* query_is: true when the query has name=value exactly (no decoding). */
+static bool query_is(const struct req *r, const char *name, const char *value)
+{
+	size_t n = strlen(name);
+	const char *p = r->query, *end = r->query + r->query_len;
+
+	if (p == NULL)
+		return false;
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *e = amp ? amp : end;
+		if ((size_t)(e - p) > n && memcmp(p, name, n) == 0 && p[n] == '=' &&
+		    mem_is(p + n + 1, (size_t)(e - p - n - 1), value))
+			return true;
+		p = e + 1;
+	}
+	return false;
+}
+
 /* lookup_container: index of the container named by id (full id, 8+ hex
  * prefix, mock-N or /mock-N), or -1. */
 static int64_t lookup_container(const char *s, size_t len)
@@ -960,6 +991,8 @@ static void handle(struct conn *c, const struct req *r, size_t head_len)
 			respond_stream_head(c, "application/vnd.docker.raw-stream");
 			if (head)
 				; /* HEAD: no frames, no chunks */
+			else if (query_flag(r, "follow", false) && query_is(r, "tail", "0"))
+				c->stream = STREAM_QUIET; /* the head only: memory per idle stream */
 			else if (query_flag(r, "follow", false)) {
 				c->stream = STREAM_LOGS;
 				c->blob = b_frames.p;
@@ -1266,7 +1299,8 @@ static void conn_run(struct conn *c)
 	uint32_t mask = 0;
 	if (out_pending(c))
 		mask |= EPOLLOUT;
-	if (c->stream == STREAM_LOGS || c->stream == STREAM_EVENTS || c->stream == STREAM_STATS)
+	if (c->stream == STREAM_LOGS || c->stream == STREAM_QUIET || c->stream == STREAM_EVENTS ||
+	    c->stream == STREAM_STATS)
 		mask |= EPOLLIN; /* to see the client leave */
 	else if (c->stream == STREAM_ECHO ? !out_pending(c) && !c->rd_eof : !out_pending(c))
 		mask |= EPOLLIN;
@@ -1287,7 +1321,15 @@ static void on_accept(int lfd)
 			if (errno == EAGAIN)
 				return;
 			if (errno == EMFILE || errno == ENFILE) {
-				fprintf(stderr, "mock-engine: accept: %s\n", strerror(errno));
+				/* Level-triggered: a listener left on would spin. It
+				 * comes back when a connection closes (conn_close). */
+				fprintf(stderr, "mock-engine: accept: %s (RLIMIT_NOFILE): "
+						"not accepting until a connection closes\n",
+					strerror(errno));
+				struct epoll_event ev = { .events = 0, .data.u32 = TOK_LISTEN };
+				if (epoll_ctl(epfd, EPOLL_CTL_MOD, lfd, &ev) == -1)
+					die("epoll_ctl MOD listener: %s", strerror(errno));
+				accept_paused = true;
 				return;
 			}
 			die("accept: %s", strerror(errno));
@@ -1299,7 +1341,13 @@ static void on_accept(int lfd)
 		} else if (conns_used < opt.max_conns) {
 			i = conns_used++;
 		} else {
-			close(fd); /* every slot is taken: the bound, not a crash */
+			/* every slot is taken: the bound, not a crash; said once */
+			if (refused_conns++ == 0)
+				fprintf(stderr,
+					"mock-engine: all %" PRIu32 " connection slots in use: "
+					"closing new connections (raise -max-conns)\n",
+					opt.max_conns);
+			close(fd);
 			continue;
 		}
 		struct conn *c = &conns[i];
@@ -1487,14 +1535,25 @@ static void parse_args(int argc, char **argv)
 	}
 }
 
+/* raise_nofile lifts the soft descriptor limit to the hard one, so 10000+
+ * held streams fit, and says so up front when -max-conns still cannot. */
 static void raise_nofile(void)
 {
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		die("getrlimit: %s", strerror(errno));
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			die("setrlimit RLIMIT_NOFILE to %llu: %s", (unsigned long long)rl.rlim_max,
+			    strerror(errno));
 	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)opt.max_conns + 16)
+		fprintf(stderr,
+			"mock-engine: RLIMIT_NOFILE is %llu (hard limit): fewer than the %" PRIu32
+			" connections of -max-conns fit; accept will fail with EMFILE beyond it\n",
+			(unsigned long long)rl.rlim_cur, opt.max_conns);
 }
 
 int main(int argc, char **argv)
@@ -1521,6 +1580,7 @@ int main(int argc, char **argv)
 	if (epfd == -1)
 		die("epoll_create1: %s", strerror(errno));
 	int lfd = listen_unix(opt.socket);
+	listen_fd = lfd;
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (tfd == -1)
 		die("timerfd_create: %s", strerror(errno));
@@ -1585,6 +1645,9 @@ int main(int argc, char **argv)
 	free(b_list.p);
 	free(b_notfound.p);
 	free(b_frames.p);
+	if (refused_conns > 0)
+		fprintf(stderr, "mock-engine: %" PRIu64 " connections refused: no free slot\n",
+			refused_conns);
 	if (dropped_events > 0)
 		fprintf(stderr, "mock-engine: %" PRIu64 " events dropped for slow readers\n",
 			dropped_events);

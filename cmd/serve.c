@@ -6,6 +6,7 @@
  * health endpoint says 503 until Docker is back), listeners, workers. Signals
  * are blocked before any thread exists and taken with sigwait here, so no
  * worker is ever interrupted by one. */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -159,6 +160,29 @@ static int wait_for_stop(struct lk_server *srv, const sigset_t *set)
 	}
 }
 
+/* raise_nofile lifts the soft file-descriptor limit to the hard one (as Go
+ * programs do at start-up): every connection is one fd, every proxied
+ * stream two or three, and a soft limit of 1024 would refuse the 500th
+ * follow stream with EMFILE. Logs the limit it runs with, and warns when
+ * MAX_CONNECTIONS cannot all be served by it. */
+static void raise_nofile(const struct lk_config *cfg)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit want = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl.rlim_cur = rl.rlim_max;
+	}
+	uint64_t need = (uint64_t)cfg->max_connections + 64;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		LK_LOG(LK_LOG_WARN, "file descriptor limit below MAX_CONNECTIONS; connections beyond it are refused",
+		       LK_LOG_UINT("nofile", (uint64_t)rl.rlim_cur),
+		       LK_LOG_UINT("max_connections", cfg->max_connections));
+}
+
 static int run(const struct lk_config *cfg)
 {
 	struct lk_server srv;
@@ -171,6 +195,7 @@ static int run(const struct lk_config *cfg)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile(cfg);
 
 	int rc = lk_server_init(&srv, cfg, err, sizeof(err));
 	if (rc == 0)

@@ -24,11 +24,9 @@ int lk_pool_init(struct lk_pool *p, const char *name, size_t obj_size, uint32_t 
 		p->_mem = NULL;
 		return -ENOMEM;
 	}
-	/* Lowest index on top: the first objects handed out are the first
-	 * pages, and LIFO reuse keeps touching the same ones. */
-	for (uint32_t i = 0; i < capacity; i++)
-		p->_free[i] = capacity - 1 - i;
-	p->_n_free = capacity;
+	/* Returned objects are reused first (LIFO keeps the same pages hot),
+	 * then never-used ones in address order; the free stack is written only
+	 * as objects come back, so an idle pool touches none of it. */
 	return 0;
 }
 
@@ -45,11 +43,16 @@ void lk_pool_done(struct lk_pool *p)
 
 void *lk_pool_get(struct lk_pool *p)
 {
-	if (p->_n_free == 0) {
+	uint32_t i;
+
+	if (p->_n_free != 0) {
+		i = p->_free[--p->_n_free];
+	} else if (p->_fresh < p->capacity) {
+		i = p->_fresh++;
+	} else {
 		p->exhausted++;
 		return NULL;
 	}
-	uint32_t i = p->_free[--p->_n_free];
 
 	p->in_use++;
 	if (p->in_use > p->peak)

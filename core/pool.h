@@ -14,8 +14,9 @@
 
 struct lk_pool {
 	char *_mem;
-	uint32_t *_free; /* stack of free indexes */
+	uint32_t *_free; /* stack of returned indexes (LIFO reuse) */
 	uint32_t _n_free;
+	uint32_t _fresh; /* objects [_fresh, capacity) were never handed out */
 	uint32_t capacity;
 	uint32_t in_use;
 	uint32_t peak;

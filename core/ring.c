@@ -43,8 +43,8 @@ struct lk_ring {
 	struct pbuf_group groups[LK_RING_PBUF_GROUPS];
 };
 
-/* Opcodes every worker issues. SPLICE and MSG_RING are used by the relay and
- * the cross-core messages; probing them here means a missing one is found at
+/* Opcodes every worker issues. MSG_RING is used by the cross-core messages;
+ * probing them here means a missing one is found at
  * start-up, never mid-request. */
 static const struct {
 	int op;
@@ -53,7 +53,7 @@ static const struct {
 	{ IORING_OP_ACCEPT, "ACCEPT" },     { IORING_OP_RECV, "RECV" },
 	{ IORING_OP_SEND, "SEND" },         { IORING_OP_READ, "READ" },
 	{ IORING_OP_CONNECT, "CONNECT" },   { IORING_OP_SHUTDOWN, "SHUTDOWN" },
-	{ IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL" }, { IORING_OP_SPLICE, "SPLICE" },
+	{ IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL" },
 	{ IORING_OP_MSG_RING, "MSG_RING" }, { IORING_OP_POLL_ADD, "POLL_ADD" },
 	{ IORING_OP_SEND_ZC, "SEND_ZC" },
 };
@@ -249,11 +249,18 @@ int lk_ring_poll(struct lk_ring *r, int fd, unsigned mask, uint64_t ud)
 	return PREP(r, ud, io_uring_prep_poll_add(sqe_, fd, mask));
 }
 
-int lk_ring_splice(struct lk_ring *r, int fd_in, int fd_out, unsigned len, uint64_t ud)
+int lk_ring_splice_now(struct lk_ring *r, int fd_in, int fd_out, unsigned len)
 {
-	/* SPLICE_F_NONBLOCK: a full pipe or an empty one must not park the
-	 * request in a kernel worker; we only splice after POLLIN anyway. */
-	return PREP(r, ud, io_uring_prep_splice(sqe_, fd_in, -1, fd_out, -1, len, SPLICE_F_NONBLOCK));
+	(void)r;
+	for (;;) {
+		/* Both sockets are O_NONBLOCK and SPLICE_F_NONBLOCK covers the
+		 * pipe, so this never sleeps. */
+		ssize_t n = splice(fd_in, NULL, fd_out, NULL, len, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (n >= 0)
+			return (int)n;
+		if (errno != EINTR)
+			return -errno;
+	}
 }
 
 int lk_ring_cancel_ud(struct lk_ring *r, uint64_t target, uint64_t ud)

@@ -35,7 +35,6 @@ enum lk_op {
 	LK_OP_SHUTDOWN,
 	LK_OP_CANCEL,
 	LK_OP_POLL,
-	LK_OP_SPLICE,
 	LK_OP__COUNT
 };
 
@@ -55,6 +54,13 @@ enum lk_op {
 #define LK_AUX_TAG(aux) (((aux) >> 3) & 7u)
 #define LK_AUX(side, bgid) ((uint8_t)((side) | ((bgid) << 1)))
 #define LK_AUX_T(side, tag) ((uint8_t)((side) | ((tag) << 3)))
+
+/* Provided-buffer groups of every worker: small buffers for what clients
+ * send (request heads and bodies; with TLS one buffer must fit the
+ * engine's input room), large ones for what Docker answers, so a 44 KB
+ * container list is one receive and one send instead of three of each. */
+#define LK_PBUF_GROUP_CLI 0u /* pbuf_count x pbuf_size */
+#define LK_PBUF_GROUP_UP 1u  /* pbuf_up_count x pbuf_up_size */
 
 /* Connection flags owned by core. Protocol layers use bits 8 and up. */
 #define LK_CONN_F_CLOSING (1u << 0) /* lk_conn_close ran; waiting for in-flight ops */
@@ -126,8 +132,9 @@ struct lk_worker {
 	const struct lk_worker_ops *ops;
 	void *data;                 /* protocol layer's per-worker state */
 	struct lk_conn *conns;
-	uint32_t *_free;            /* stack of free slot indexes */
+	uint32_t *_free;            /* stack of freed slot indexes (LIFO reuse) */
 	uint32_t _n_free;
+	uint32_t _fresh;            /* slots [_fresh, n_conns) were never used */
 	uint32_t n_conns;
 	uint32_t live;
 	struct lk_conn *_reap;      /* closed conns whose in-flight count is 0 */
@@ -149,8 +156,10 @@ struct lk_worker {
 	uint32_t fixed_count;
 	uint8_t *_fixed_reg;        /* one byte per object: registered */
 	unsigned ring_entries;
-	unsigned pbuf_count;
+	unsigned pbuf_count;        /* group LK_PBUF_GROUP_CLI */
 	unsigned pbuf_size;
+	unsigned pbuf_up_count;     /* group LK_PBUF_GROUP_UP; 0 when it could not be set up */
+	unsigned pbuf_up_size;
 	const char *ring_flags;     /* setup flags the ring got (static string) */
 	int init_rc;
 	char init_err[256];
@@ -207,9 +216,13 @@ int lk_conn_shutdown(struct lk_conn *c, unsigned side, int how);
 int lk_conn_cancel_up(struct lk_conn *c);
 /* lk_conn_poll waits once for mask on the side's socket; tag goes to aux. */
 int lk_conn_poll(struct lk_conn *c, unsigned side, unsigned mask, unsigned tag);
-/* lk_conn_splice moves up to len bytes: side LK_AUX_UP splices up_fd into
- * the pipe, LK_AUX_CLI splices the pipe into the client socket. Issue the
- * first leg only when up_fd is readable. */
+/* lk_conn_pipe gives c its splice pipe (made once, kept until the slot is
+ * freed). Returns 0 or -errno (-EMFILE...). */
+int lk_conn_pipe(struct lk_conn *c);
+/* lk_conn_splice moves up to len bytes now (lk_ring_splice_now): side
+ * LK_AUX_UP splices up_fd into the pipe, LK_AUX_CLI splices the pipe into
+ * the client socket. Returns bytes, 0 at up_fd's EOF, or -errno (-EAGAIN:
+ * nothing to read, or the client's socket is full). Queues nothing. */
 int lk_conn_splice(struct lk_conn *c, unsigned side, unsigned len);
 /* lk_conn_cancel_op cancels c's queued operation (op, aux); its own
  * completion arrives as LK_OP_CANCEL on the same side. */

@@ -19,7 +19,6 @@
  * the worker's pool when the framing says the response is complete. */
 #include <sys/socket.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -385,17 +384,8 @@ static void init_u2c(struct lk_conn *c, const struct lk_http_resp *resp, bool ra
 		lk_relay_init(&xf->u2c, LK_RELAY_EOF, 0, false);
 		break;
 	}
-	/* One pipe per connection, made on its first stream and kept for the
-	 * next; without one the copy path serves. */
-	if (splice && c->pipe_r < 0) {
-		int p[2];
-		if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == 0) {
-			c->pipe_r = p[0];
-			c->pipe_w = p[1];
-		} else {
-			splice = false;
-		}
-	}
+	/* The pipe is made by the relay when Docker first has bytes for the
+	 * client (a quiet follow stream holds two sockets, not four fds). */
 	/* Splicing hides the bytes, so only a body that ends with Docker's EOF
 	 * (streams asked for Connection: close) can take that path. */
 	if (splice && bb != LK_HTTP_BODY_NONE) {
@@ -453,6 +443,13 @@ static void send_cli_head(struct lk_conn *c)
 		if (lk_conn_send(c, LK_AUX_CLI, p, (unsigned)n) < 0)
 			lk__sess_close(c);
 		return;
+	}
+	/* One send for a small answer: the body bytes that came with Docker's
+	 * head follow the rewritten head when they fit (most answers do). */
+	if (xf->extra_len != 0 && xf->extra_len <= sizeof(x->out) - xf->head_len) {
+		memcpy(x->out + xf->head_len, x->up + xf->extra_off, xf->extra_len);
+		xf->head_len += xf->extra_len;
+		xf->extra_len = 0;
 	}
 	if (lk_conn_send(c, LK_AUX_CLI, x->out, xf->head_len) < 0)
 		lk__sess_close(c);

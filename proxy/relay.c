@@ -8,7 +8,6 @@
 #include "core/tls.h"
 #include "proxy/relay.h"
 
-#define LK_PBUF_GROUP 0
 
 void lk_relay_init(struct lk_relay_dir *d, enum lk_relay_framing framing, uint64_t len,
 		   bool splice)
@@ -129,6 +128,17 @@ static enum lk_relay_ev queued(struct lk_relay_dir *d, int rc)
 
 /* ---- Docker -> client, copy ------------------------------------------- */
 
+/* up_group picks the buffer group for Docker's bytes: the large buffers,
+ * unless the worker has none or they ran out on the last receive (then
+ * one receive takes a small buffer instead of retrying the empty group). */
+static uint16_t up_group(const struct lk_conn *c, struct lk_relay_dir *d)
+{
+	bool small = c->w->pbuf_up_count == 0 || d->up_small;
+
+	d->up_small = false;
+	return (uint16_t)(small ? LK_PBUF_GROUP_CLI : LK_PBUF_GROUP_UP);
+}
+
 static enum lk_relay_ev u2c_copy_pump(struct lk_conn *c, struct lk_relay_dir *d)
 {
 	if (c->tls != NULL) {
@@ -153,15 +163,17 @@ static enum lk_relay_ev u2c_copy_pump(struct lk_conn *c, struct lk_relay_dir *d)
 	}
 	if (d->eof)
 		return LK_RELAY_DONE;
-	return queued(d, lk_conn_recv_pbuf(c, LK_AUX_UP, LK_PBUF_GROUP));
+	return queued(d, lk_conn_recv_pbuf(c, LK_AUX_UP, up_group(c, d)));
 }
 
 static enum lk_relay_ev u2c_copy(struct lk_conn *c, struct lk_relay_dir *d, enum lk_op op,
 				 uint8_t aux, int res, uint32_t flags)
 {
 	if (op == LK_OP_RECV) {
-		if (res == -ENOBUFS)
+		if (res == -ENOBUFS) {
+			d->up_small = LK_AUX_BGID(aux) == LK_PBUF_GROUP_UP;
 			return u2c_copy_pump(c, d);
+		}
 		if (res < 0)
 			return LK_RELAY_FAIL;
 		if (res == 0) {
@@ -187,22 +199,59 @@ static enum lk_relay_ev u2c_copy(struct lk_conn *c, struct lk_relay_dir *d, enum
 
 /* ---- Docker -> client, splice ------------------------------------------ */
 
+/* u2c_splice_pump moves what Docker has through the pipe with direct,
+ * non-blocking splice(2) calls (never a splice on the ring: io_uring always
+ * hands those to a kernel worker thread) and waits on the ring only for
+ * readiness: POLLIN on Docker's socket, POLLOUT on a full client socket.
+ * At most LK_RELAY_SPLICE_TURN chunks per call, then it polls (which
+ * completes at once when more is waiting) so other connections get their
+ * turn. */
 static enum lk_relay_ev u2c_splice_pump(struct lk_conn *c, struct lk_relay_dir *d)
 {
-	/* A client that reads slowly fills its socket: wait for POLLOUT instead
-	 * of re-issuing a splice that would fail again at once. */
-	if (d->pipe_fill > 0 && d->cli_full)
-		return queued(d, lk_conn_poll(c, LK_AUX_CLI, POLLOUT, LK_TAG_U2C));
-	if (d->pipe_fill > 0)
-		return queued(d, lk_conn_splice(c, LK_AUX_CLI, d->pipe_fill));
-	if (d->eof)
-		return LK_RELAY_DONE;
-	/* Splice straight away only when the last one filled a whole chunk
-	 * (more is almost certainly waiting); otherwise wait for POLLIN so no
-	 * splice sits on an idle socket. */
-	if (d->full_splice)
-		return queued(d, lk_conn_splice(c, LK_AUX_UP, LK_RELAY_SPLICE_CHUNK));
-	return queued(d, lk_conn_poll(c, LK_AUX_UP, POLLIN | POLLRDHUP, LK_TAG_U2C));
+	unsigned turn = LK_RELAY_SPLICE_TURN;
+
+	for (;;) {
+		if (d->pipe_fill > 0) {
+			/* A client that reads slowly fills its socket: wait for
+			 * POLLOUT instead of trying again at once. */
+			if (d->cli_full)
+				return queued(d, lk_conn_poll(c, LK_AUX_CLI, POLLOUT, LK_TAG_U2C));
+			int n = lk_conn_splice(c, LK_AUX_CLI, d->pipe_fill);
+			if (n == -EAGAIN) {
+				d->cli_full = true;
+				continue;
+			}
+			if (n <= 0)
+				return LK_RELAY_FAIL;
+			d->pipe_fill -= (uint32_t)n;
+			continue;
+		}
+		if (d->eof)
+			return LK_RELAY_DONE;
+		/* Splice only while Docker's socket is known to hold data (after
+		 * POLLIN, or after a splice that filled a whole chunk), so an
+		 * idle stream costs one armed poll and nothing else. */
+		if (!d->readable || turn-- == 0)
+			return queued(d, lk_conn_poll(c, LK_AUX_UP, POLLIN | POLLRDHUP, LK_TAG_U2C));
+		/* The pipe comes with the first bytes; without one (out of
+		 * fds) the copy relay serves the rest of the stream. */
+		if (lk_conn_pipe(c) < 0) {
+			d->splice = false;
+			return u2c_copy_pump(c, d);
+		}
+		int n = lk_conn_splice(c, LK_AUX_UP, LK_RELAY_SPLICE_CHUNK);
+		if (n == -EAGAIN) {
+			d->readable = false;
+			continue;
+		}
+		if (n < 0)
+			return LK_RELAY_FAIL;
+		if (n == 0)
+			d->eof = true;
+		d->pipe_fill += (uint32_t)n;
+		d->bytes += (uint32_t)n;
+		d->readable = (unsigned)n == LK_RELAY_SPLICE_CHUNK;
+	}
 }
 
 static enum lk_relay_ev u2c_splice(struct lk_conn *c, struct lk_relay_dir *d, enum lk_op op,
@@ -211,29 +260,10 @@ static enum lk_relay_ev u2c_splice(struct lk_conn *c, struct lk_relay_dir *d, en
 	if (op == LK_OP_POLL) {
 		if (res < 0)
 			return LK_RELAY_FAIL;
-		if (LK_AUX_SIDE(aux) == LK_AUX_CLI) {
+		if (LK_AUX_SIDE(aux) == LK_AUX_CLI)
 			d->cli_full = false; /* POLLOUT (or an error the splice will report) */
-			return u2c_splice_pump(c, d);
-		}
-		return queued(d, lk_conn_splice(c, LK_AUX_UP, LK_RELAY_SPLICE_CHUNK));
-	}
-	if (op == LK_OP_SPLICE && LK_AUX_SIDE(aux) == LK_AUX_UP) {
-		d->full_splice = false;
-		if (res == -EAGAIN)
-			return u2c_splice_pump(c, d);
-		if (res < 0)
-			return LK_RELAY_FAIL;
-		if (res == 0)
-			d->eof = true;
-		d->pipe_fill += (uint32_t)res;
-		d->bytes += (uint32_t)res;
-		d->full_splice = (unsigned)res == LK_RELAY_SPLICE_CHUNK;
-	} else if (op == LK_OP_SPLICE) {
-		if (res <= 0 && res != -EAGAIN)
-			return LK_RELAY_FAIL;
-		if (res > 0)
-			d->pipe_fill -= (uint32_t)res;
-		d->cli_full = res == -EAGAIN;
+		else
+			d->readable = true; /* POLLIN, or an EOF/error the splice will report */
 	}
 	return u2c_splice_pump(c, d);
 }
@@ -309,7 +339,7 @@ static enum lk_relay_ev c2u_pump(struct lk_conn *c, struct lk_relay_dir *d)
 	}
 	if (d->eof)
 		return LK_RELAY_DONE;
-	return queued(d, lk_conn_recv_pbuf(c, LK_AUX_CLI, LK_PBUF_GROUP));
+	return queued(d, lk_conn_recv_pbuf(c, LK_AUX_CLI, LK_PBUF_GROUP_CLI));
 }
 
 /* c2u_received takes a client receive: plaintext is held as is; TLS

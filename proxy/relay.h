@@ -29,6 +29,7 @@
 #define LK_TAG_HUP 3  /* watch for the client hanging up during a stream */
 
 #define LK_RELAY_SPLICE_CHUNK (64u * 1024) /* one pipe's default capacity */
+#define LK_RELAY_SPLICE_TURN 8 /* chunks spliced per readiness before yielding */
 
 enum lk_relay_framing {
 	LK_RELAY_EOF,     /* until the source closes (streams, hijack) */
@@ -48,8 +49,10 @@ struct lk_relay_dir {
 	bool busy;          /* one operation of this direction is queued */
 	bool eof;           /* the source ended (or the framing did) */
 	bool excess;        /* the source sent bytes past the framed body */
-	bool full_splice;   /* the last splice filled a chunk: more is likely ready */
+	bool readable;      /* splice: Docker's socket polled readable, or the last splice
+			     * filled a chunk (more is likely waiting) */
 	bool cli_full;      /* the client's socket refused the last splice: wait for POLLOUT */
+	bool up_small;      /* copy: the large buffers ran out; the next receive takes a small one */
 	bool shut;          /* client -> Docker: SHUT_WR queued after EOF */
 	uint8_t aux;        /* of the held provided buffer */
 	uint32_t cqe_flags; /* of the held provided buffer */

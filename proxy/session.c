@@ -30,7 +30,6 @@
 #include "proxy/session.h"
 #include "proxy/session_int.h"
 
-#define LK_PBUF_GROUP 0
 
 static const char ping_req[] = "GET /_ping HTTP/1.1\r\nHost: docker\r\nUser-Agent: lookout\r\n\r\n";
 
@@ -141,7 +140,7 @@ void lk__sess_arm_recv(struct lk_conn *c)
 {
 	if (c->flags & (LK_SF_RECV | LK_SF_CLI_EOF))
 		return;
-	if (lk_conn_recv_pbuf(c, LK_AUX_CLI, LK_PBUF_GROUP) < 0) {
+	if (lk_conn_recv_pbuf(c, LK_AUX_CLI, LK_PBUF_GROUP_CLI) < 0) {
 		lk__sess_close(c);
 		return;
 	}

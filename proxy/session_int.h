@@ -80,7 +80,7 @@ struct lk_sess_ctx {
 enum lk_tq { LK_TQ_HANDSHAKE, LK_TQ_HEADER, LK_TQ_IDLE, LK_TQ_REQUEST, LK_TQ_SSE, LK_TQ__COUNT };
 #define LK_TQ_NONE 0xffu /* duration 0: that timeout is disabled */
 
-#define LK_UP_POOL_MAX 32 /* idle keep-alive Docker connections per worker */
+#define LK_UP_POOL_MAX 256 /* idle keep-alive Docker connections per worker */
 
 struct lk_sworker {
 	struct lk_worker w;

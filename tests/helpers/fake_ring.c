@@ -115,13 +115,24 @@ int lk_ring_poll(struct lk_ring *r, int fd, unsigned mask, uint64_t ud)
 	return record(r, LK_FAKE_POLL, fd, ud, NULL, mask);
 }
 
-int lk_ring_splice(struct lk_ring *r, int fd_in, int fd_out, unsigned len, uint64_t ud)
+int lk_ring_splice_now(struct lk_ring *r, int fd_in, int fd_out, unsigned len)
 {
-	int rc = record(r, LK_FAKE_SPLICE, fd_in, ud, NULL, len);
+	struct lk_fake_ring *f = &r->f;
 
-	if (rc == 0)
-		r->f.sqes[r->f.n_sqes - 1].fd_out = fd_out;
-	return rc;
+	LK_ASSERT(f->n_sqes < LK_FAKE_MAX);
+	f->sqes[f->n_sqes++] =
+		(struct lk_fake_sqe){ .op = LK_FAKE_SPLICE, .fd = fd_in, .fd_out = fd_out, .len = len };
+	if (f->splice_next == f->n_splice_res)
+		return -EAGAIN;
+	return f->splice_res[f->splice_next++];
+}
+
+void lk_fake_ring_splice_res(struct lk_ring *r, int res)
+{
+	struct lk_fake_ring *f = &r->f;
+
+	LK_ASSERT(f->n_splice_res < LK_ARRAY_SIZE(f->splice_res));
+	f->splice_res[f->n_splice_res++] = res;
 }
 
 int lk_ring_cancel_ud(struct lk_ring *r, uint64_t target, uint64_t ud)
@@ -163,6 +174,9 @@ int lk_ring_pbuf_setup(struct lk_ring *r, uint16_t bgid, unsigned nbufs, unsigne
 {
 	struct lk_fake_ring *f = &r->f;
 
+	/* One group only: a worker runs without its optional large group. */
+	if (bgid != 0)
+		return -EINVAL;
 	f->pbuf_mem = calloc(nbufs, buf_size);
 	if (f->pbuf_mem == NULL)
 		return -ENOMEM;

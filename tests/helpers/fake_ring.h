@@ -1,7 +1,8 @@
 /* tests/helpers/fake_ring.h - a core/ring.h implementation for unit tests.
  *
  * Records every queued operation and lets the test inject completions with
- * chosen res and flags; submit never blocks. lk_fake_ring_fail_after makes
+ * chosen res and flags; submit never blocks. Splices are synchronous
+ * (lk_ring_splice_now): recorded, with results the test scripts. lk_fake_ring_fail_after makes
  * the Nth queued operation fail with -EBUSY (failure injection). */
 #ifndef LK_TESTS_FAKE_RING_H
 #define LK_TESTS_FAKE_RING_H
@@ -47,6 +48,9 @@ struct lk_fake_ring {
 	unsigned pbuf_size;
 	unsigned pbuf_count;
 	unsigned pbuf_free; /* buffers the "kernel" holds */
+	int splice_res[64]; /* scripted results of lk_ring_splice_now, in order */
+	unsigned n_splice_res;
+	unsigned splice_next;
 };
 
 /* lk_fake_ring_of returns the fake behind an lk_ring pointer. */
@@ -59,5 +63,9 @@ struct lk_fake_sqe *lk_fake_ring_find(struct lk_ring *r, enum lk_fake_op op, int
  * filling it with data; returns the CQE flags to report. */
 uint32_t lk_fake_ring_take_pbuf(struct lk_ring *r, const void *data, unsigned len);
 void lk_fake_ring_fail_after(struct lk_ring *r, long n);
+/* lk_fake_ring_splice_res scripts the result of the next unscripted
+ * lk_ring_splice_now (recorded as LK_FAKE_SPLICE, ud 0); once the script
+ * runs out every splice returns -EAGAIN. */
+void lk_fake_ring_splice_res(struct lk_ring *r, int res);
 
 #endif /* LK_TESTS_FAKE_RING_H */

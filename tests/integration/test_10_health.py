@@ -5,6 +5,7 @@ private dockerd."""
 import json
 import os
 import socket
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -113,6 +114,36 @@ class Connections(lk.TestCase):
                 r = c.request("GET", path)
                 self.assertEqual(r.status, 200, path)
                 self.assertNotEqual(r.headers.get("connection", "").lower(), "close")
+
+    def test_soft_fd_limit_is_raised(self):
+        """Started with a soft limit of 256 open files (a login shell's
+        usual 1024 scaled down), the agent lifts it to the hard limit and
+        serves 400 concurrent keep-alive connections."""
+        hard = int(subprocess.run(["sh", "-c", "ulimit -Hn"], capture_output=True,
+                                  text=True, check=True).stdout.strip() or 0)
+        if hard < 1024:
+            self.fail("hard RLIMIT_NOFILE %d is too low for this test" % hard)
+        a = self.start_agent(wrapper=["prlimit", "--nofile=256:", "--"])
+        with open("/proc/%d/limits" % a.pid) as f:
+            line = [l for l in f if l.startswith("Max open files")][0]
+        self.assertEqual(line.split()[3:5], [str(hard), str(hard)], line)
+        conns = []
+        try:
+            for _ in range(400):
+                s = socket.create_connection(("127.0.0.1", a.port), timeout=10)
+                conns.append(s)
+            for s in conns:
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            for s in conns:
+                got = b""
+                while b"\r\n\r\n" not in got:
+                    chunk = s.recv(4096)
+                    self.assertTrue(chunk, "connection closed before the answer")
+                    got += chunk
+                self.assertTrue(got.startswith(b"HTTP/1.1 200"), got[:100])
+        finally:
+            for s in conns:
+                s.close()
 
     def test_pipelined(self):
         a = self.start_agent()

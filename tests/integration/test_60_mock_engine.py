@@ -276,6 +276,53 @@ class Endpoints(unittest.TestCase):
             self.assertEqual((kind, len(payload)), (1, FRAME_SIZE))
         c.close()
 
+    def test_logs_follow_quiet(self):
+        """follow=1 with tail=0 is a quiet stream: Docker's 200 head, then no
+        byte at all while the connection stays open, even as a normal follow
+        on the same engine streams (what bench/run holds 10000 of)."""
+        import select
+        q = ENGINE.raw()
+        q.sendall(b"GET /v1.47/containers/mock-3/logs?stdout=1&follow=1&stderr=1&tail=0 "
+                  b"HTTP/1.1\r\nHost: docker\r\n\r\n")
+        head, rest = recv_head(q)
+        self.assertTrue(head.startswith("HTTP/1.1 200 "), head)
+        self.assertIn("transfer-encoding: chunked", head.lower())
+        self.assertIn("application/vnd.docker.raw-stream", head)
+        self.assertEqual(rest, b"", "a quiet stream sends no body bytes")
+        c = ENGINE.conn()
+        c.request("GET", "/containers/mock-2/logs?follow=1&stdout=1&tail=all")
+        r = c.getresponse()
+        self.assertEqual(r.status, 200)
+        for round in range(3):
+            # the other stream moves while the quiet one gets nothing in a
+            # bounded wait (select's timeout bounds the check, orders nothing)
+            frames = read_frames(r, LOG_FRAMES)
+            self.assertEqual(len(frames[0][1]), FRAME_SIZE)
+            readable, _, _ = select.select([q], [], [], 0.2)
+            self.assertEqual(readable, [], "quiet stream became readable (round %d)" % round)
+        c.close()
+        # still open: no EOF, nothing to read
+        q.setblocking(False)
+        with self.assertRaises(BlockingIOError):
+            q.recv(1)
+        q.close()
+        # the engine noticed nothing wrong: a new request works
+        c = ENGINE.conn()
+        st, _, body = get(c, "/_ping")
+        self.assertEqual((st, body), (200, b"OK"))
+        c.close()
+
+    def test_logs_tail_not_quiet(self):
+        """Only tail=0 (with follow) is quiet: tail=10 and follow without
+        tail stream frames as before."""
+        for q in ("follow=1&stdout=1&tail=10", "follow=1&tail=00", "follow=true"):
+            c = ENGINE.conn()
+            c.request("GET", "/containers/mock-1/logs?" + q)
+            r = c.getresponse()
+            self.assertEqual(r.status, 200, q)
+            self.assertEqual(len(read_frames(r, 2)), 2, q)
+            c.close()
+
     def test_events(self):
         c = ENGINE.conn()
         c.request("GET", "/events?filters=%7B%7D")

@@ -16,6 +16,7 @@
 
 #include "core/config.h"
 #include "core/worker.h"
+#include "proxy/relay.h"
 #include "proxy/session.h"
 #include "proxy/session_int.h"
 #include "tests/helpers/fake_ring.h"
@@ -415,36 +416,63 @@ static void test_stream_splice_relay(void **state)
 	struct lk_fake_sqe *pin = lk_fake_ring_find(w->ring, LK_FAKE_POLL, up);
 	assert_non_null(pin);
 	assert_null(lk_fake_ring_find(w->ring, LK_FAKE_SPLICE, up));
+	/* Readable: splice Docker -> pipe (100 bytes, less than a chunk, so
+	 * Docker has nothing more), then pipe -> client, which is full. */
+	lk_fake_ring_splice_res(w->ring, 100);
+	lk_fake_ring_splice_res(w->ring, -EAGAIN);
 	complete(fx, pin, POLLIN, 0);
 	struct lk_fake_sqe *sp_in = op_after(fx, mark, LK_FAKE_SPLICE, up);
 	assert_non_null(sp_in);
 	assert_int_equal(sp_in->fd_out, c->pipe_w);
-	mark = fx->f->n_sqes;
-	complete(fx, sp_in, 100, 0);
+	assert_int_equal(sp_in->len, LK_RELAY_SPLICE_CHUNK);
 	struct lk_fake_sqe *sp_out = op_after(fx, mark, LK_FAKE_SPLICE, c->pipe_r);
 	assert_non_null(sp_out);
 	assert_int_equal(sp_out->fd_out, c->fd);
 	assert_int_equal(sp_out->len, 100);
-	/* The client's socket is full: wait for POLLOUT, do not spin. */
-	mark = fx->f->n_sqes;
-	complete(fx, sp_out, -EAGAIN, 0);
-	assert_null(op_after(fx, mark, LK_FAKE_SPLICE, c->pipe_r));
+	/* The client's socket is full: one splice, then wait for POLLOUT. */
+	assert_null(op_after(fx, (unsigned)(sp_out - fx->f->sqes) + 1, LK_FAKE_SPLICE, c->pipe_r));
 	struct lk_fake_sqe *pout = op_after(fx, mark, LK_FAKE_POLL, c->fd);
 	assert_non_null(pout);
 	assert_int_equal(pout->len, POLLOUT);
+	/* Room again: the 100 bytes go out in two pieces; the last splice in
+	 * was short, so the relay polls before splicing in again. */
 	mark = fx->f->n_sqes;
+	lk_fake_ring_splice_res(w->ring, 60);
+	lk_fake_ring_splice_res(w->ring, 40);
 	complete(fx, pout, POLLOUT, 0);
 	sp_out = op_after(fx, mark, LK_FAKE_SPLICE, c->pipe_r);
+	assert_non_null(sp_out);
+	assert_int_equal(sp_out->len, 100);
+	sp_out = op_after(fx, (unsigned)(sp_out - fx->f->sqes) + 1, LK_FAKE_SPLICE, c->pipe_r);
+	assert_non_null(sp_out);
+	assert_int_equal(sp_out->len, 40);
+	assert_null(op_after(fx, mark, LK_FAKE_SPLICE, up));
+	pin = op_after(fx, mark, LK_FAKE_POLL, up);
+	assert_non_null(pin);
+	/* A busy Docker socket: full chunks are spliced back to back, at most
+	 * LK_RELAY_SPLICE_TURN of them per readiness, then the relay polls
+	 * again so other connections get their turn. */
 	mark = fx->f->n_sqes;
-	complete(fx, sp_out, 100, 0);
-	/* Less than a full chunk came: poll again before the next splice. */
+	for (unsigned i = 0; i < LK_RELAY_SPLICE_TURN; i++) {
+		lk_fake_ring_splice_res(w->ring, (int)LK_RELAY_SPLICE_CHUNK);
+		lk_fake_ring_splice_res(w->ring, (int)LK_RELAY_SPLICE_CHUNK);
+	}
+	complete(fx, pin, POLLIN, 0);
+	unsigned n_in = 0, n_out = 0;
+	for (unsigned i = mark; i < fx->f->n_sqes; i++) {
+		n_in += fx->f->sqes[i].op == LK_FAKE_SPLICE && fx->f->sqes[i].fd == up;
+		n_out += fx->f->sqes[i].op == LK_FAKE_SPLICE && fx->f->sqes[i].fd == c->pipe_r;
+	}
+	assert_int_equal(n_in, LK_RELAY_SPLICE_TURN);
+	assert_int_equal(n_out, LK_RELAY_SPLICE_TURN);
 	pin = op_after(fx, mark, LK_FAKE_POLL, up);
 	assert_non_null(pin);
 	mark = fx->f->n_sqes;
+	lk_fake_ring_splice_res(w->ring, 0);
 	complete(fx, pin, POLLIN, 0);
 	/* Docker's EOF ends the stream; the connection goes back to waiting for
 	 * the next request and the hang-up watch is cancelled. */
-	complete(fx, op_after(fx, mark, LK_FAKE_SPLICE, up), 0, 0);
+	assert_non_null(op_after(fx, mark, LK_FAKE_SPLICE, up));
 	assert_int_equal(c->state, LK_CS_READ_HEAD);
 	assert_null(c->xfer);
 	assert_int_equal(fx->sw.xfer_pool.in_use, 0);
