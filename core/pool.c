@@ -1,6 +1,8 @@
 /* core/pool.c - fixed-size object pool (see pool.h). */
 #include <sys/mman.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "core/dbg.h"
 #include "core/err.h"
@@ -41,12 +43,28 @@ void lk_pool_done(struct lk_pool *p)
 	p->_free = NULL;
 }
 
+/* trim_one gives back the pages lying wholly inside object i (objects are
+ * 64-byte aligned, not page-aligned: a page shared with a neighbour stays). */
+static void trim_one(struct lk_pool *p, uint32_t i)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	uintptr_t start = (uintptr_t)p->_mem + (uintptr_t)i * p->obj_size;
+	uintptr_t end = start + p->obj_size;
+	uintptr_t a = (start + page - 1) & ~(uintptr_t)(page - 1);
+	uintptr_t b = end & ~(uintptr_t)(page - 1);
+
+	if (b > a && madvise((void *)a, b - a, MADV_DONTNEED) == 0)
+		p->trims++;
+}
+
 void *lk_pool_get(struct lk_pool *p)
 {
 	uint32_t i;
 
 	if (p->_n_free != 0) {
 		i = p->_free[--p->_n_free];
+		if (p->_trimmed > p->_n_free)
+			p->_trimmed = p->_n_free; /* took a trimmed one: zero pages, fine */
 	} else if (p->_fresh < p->capacity) {
 		i = p->_fresh++;
 	} else {
@@ -74,4 +92,14 @@ void lk_pool_put(struct lk_pool *p, void *obj)
 	LK_ASSERT(p->in_use > 0);
 	p->_free[p->_n_free++] = (uint32_t)((size_t)(o - p->_mem) / p->obj_size);
 	p->in_use--;
+	if (p->trim_warm != 0 && p->_n_free - p->_trimmed > p->trim_warm) {
+		trim_one(p, p->_free[p->_trimmed]);
+		p->_trimmed++;
+	}
+}
+
+void lk_pool_set_trim(struct lk_pool *p, uint32_t warm)
+{
+	LK_ASSERT(warm > 0);
+	p->trim_warm = warm;
 }

@@ -17,6 +17,9 @@ struct lk_pool {
 	uint32_t *_free; /* stack of returned indexes (LIFO reuse) */
 	uint32_t _n_free;
 	uint32_t _fresh; /* objects [_fresh, capacity) were never handed out */
+	uint32_t _trimmed; /* _free[0, _trimmed) had their pages given back */
+	uint32_t trim_warm; /* 0: never trim; else returned objects kept resident */
+	uint64_t trims;    /* objects whose pages were given back */
 	uint32_t capacity;
 	uint32_t in_use;
 	uint32_t peak;
@@ -35,7 +38,14 @@ void *lk_pool_get(struct lk_pool *p);
 /* lk_pool_base returns the start of the pool's memory (capacity objects of
  * obj_size bytes), for registering it with the kernel. */
 void *lk_pool_base(const struct lk_pool *p);
-/* lk_pool_put returns obj, which must come from p. */
+/* lk_pool_put returns obj, which must come from p. With trimming on, once
+ * more than trim_warm returned objects wait, the coldest one (the bottom of
+ * the free stack) gives its whole pages back to the kernel (MADV_DONTNEED):
+ * a burst of concurrent requests does not keep its RSS for ever. */
 void lk_pool_put(struct lk_pool *p, void *obj);
+/* lk_pool_set_trim turns trimming on, keeping warm returned objects
+ * resident. Never for memory registered with the kernel (fixed buffers
+ * would keep pointing at the old pages). */
+void lk_pool_set_trim(struct lk_pool *p, uint32_t warm);
 
 #endif /* LK_CORE_POOL_H */

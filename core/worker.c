@@ -339,7 +339,7 @@ int lk_conn_send(struct lk_conn *c, unsigned side, const void *buf, unsigned len
 {
 	uint64_t ud = ud_make(LK_OP_SEND, c->_idx, c->_gen, conn_aux(c, side, 0));
 	struct lk_worker *w = c->w;
-	int idx = side == LK_AUX_CLI ? fixed_index(w, buf, len) : -1;
+	int idx = side == LK_AUX_CLI && (c->flags & LK_CONN_F_ZC) ? fixed_index(w, buf, len) : -1;
 
 	if (idx >= 0) {
 		w->stats.zc_sends++;

@@ -65,6 +65,12 @@ enum lk_op {
 /* Connection flags owned by core. Protocol layers use bits 8 and up. */
 #define LK_CONN_F_CLOSING (1u << 0) /* lk_conn_close ran; waiting for in-flight ops */
 #define LK_CONN_F_LIVE (1u << 1)    /* slot is allocated */
+/* Client sends of LK_ZC_MIN+ bytes from the registered region may go
+ * zero-copy. The protocol sets it for long streams only: a zero-copy send
+ * completes when the peer has ACKed the bytes, and a client waiting for the
+ * rest of an answer delays its ACK (40 ms on Linux), which made every TLS
+ * answer over 16 KiB take 40 ms more. */
+#define LK_CONN_F_ZC (1u << 2)
 
 #define LK_WORKER_TIMERQS 8
 

@@ -149,6 +149,7 @@ static void xfer_release(struct lk_conn *c)
 		atomic_fetch_sub_explicit(&srv->n_hijacks, 1, memory_order_relaxed);
 	sw_of(c)->stats.bytes_u2c += xf->u2c.bytes;
 	sw_of(c)->stats.bytes_c2u += xf->c2u.bytes;
+	c->flags &= ~LK_CONN_F_ZC;
 	lk_pool_put(&sw_of(c)->xfer_pool, xf);
 	c->xfer = NULL;
 }
@@ -554,6 +555,10 @@ static void start_relays(struct lk_conn *c)
 
 	xf->phase = PH_RELAY;
 	lk__sess_set_state(c, LK_CS_RELAY);
+	/* Zero-copy sends only for streams (see LK_CONN_F_ZC): a finite
+	 * answer would wait for the client's delayed ACK at its end. */
+	if (xf->flags & (XF_STREAM | XF_RAW))
+		c->flags |= LK_CONN_F_ZC;
 	if (xf->flags & XF_RAW) {
 		/* Docker switches only after reading the request body, so the
 		 * body relay is idle here; if not, the stream cannot be trusted. */

@@ -38,6 +38,7 @@ const uint32_t lk_lat_bounds_us[LK_LAT_BUCKETS] = {
 	5000000, 10000000,
 };
 #define LK_CTX_PER_WORKER_MAX 4096
+#define LK_POOL_WARM 64 /* returned request contexts kept resident per worker */
 
 /* parse_bind turns BIND_ADDRESS (IPv4/IPv6 literal, brackets allowed, or
  * "localhost") and port into a socket address. */
@@ -155,6 +156,14 @@ static int init_workers(struct lk_server *s, char *err, size_t err_len)
 			rc = lk_pool_init(&sw->xfer_pool, "xfer", lk__fwd_xfer_size(), per);
 		if (rc == 0 && s->tls != NULL)
 			rc = lk_pool_init(&sw->tls_in_pool, "tls-in", LK_TLS_IN_MAX, n_ctx);
+		/* After a burst, request contexts and TLS input buffers beyond
+		 * the warm ones give their pages back (tls-out is registered
+		 * with the kernel: never trimmed). */
+		if (rc == 0) {
+			lk_pool_set_trim(&sw->ctx_pool, LK_POOL_WARM);
+			if (s->tls != NULL)
+				lk_pool_set_trim(&sw->tls_in_pool, LK_POOL_WARM);
+		}
 		if (rc == 0 && s->tls != NULL)
 			rc = lk_pool_init(&sw->tls_out_pool, "tls-out", LK_TLS_OUT_BUF, n_ctx);
 		/* TLS ciphertext leaves from registered buffers, without a copy. */

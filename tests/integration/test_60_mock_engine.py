@@ -17,6 +17,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -440,6 +441,41 @@ class BehindAgent(lk.TestCase):
         st, _, body = a.request("GET", "/v1.47/containers/json", headers=auth)
         self.assertEqual(st, 200, body[:300])
         self.assertEqual(len(json.loads(body)), CONTAINERS)
+
+
+    def test_tls_finite_answers_not_zero_copy(self):
+        """A zero-copy send completes only once the client ACKed it, and a
+        client waiting for the rest of an answer delays that ACK by 40 ms:
+        every TLS answer over 16 KiB took 40 ms more. Finite answers must go
+        out with copying sends (zc_sends in the shutdown summary stays 0);
+        twenty 44 KB container lists on one keep-alive TLS connection."""
+        certs = lk.make_certs(self.tmpdir())
+        a = self.start_agent({"DOCKER_SOCKET": ENGINE.socket}, certs=certs)
+        ctx = ssl.create_default_context(cafile=certs.ca)
+        raw = socket.create_connection(("127.0.0.1", a.port), timeout=10)
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            req = ("GET /v1.47/containers/json HTTP/1.1\r\nHost: localhost\r\n"
+                   "Authorization: Bearer %s\r\n\r\n" % a.token).encode()
+            f = s.makefile("rb")
+            for _ in range(20):
+                s.sendall(req)
+                status = f.readline()
+                self.assertTrue(status.startswith(b"HTTP/1.1 200"), status)
+                length = None
+                while True:
+                    line = f.readline()
+                    if line in (b"\r\n", b""):
+                        break
+                    k, _, v = line.decode().partition(":")
+                    if k.strip().lower() == "content-length":
+                        length = int(v)
+                self.assertIsNotNone(length, "a container list has a Content-Length")
+                self.assertGreater(length, 32768)
+                self.assertEqual(len(json.loads(f.read(length))), CONTAINERS)
+        self.assertEqual(a.stop(), 0)
+        recs = [r for r in a.find_logs(lambda r: "zc_sends" in r)]
+        self.assertTrue(recs, "the shutdown summary carries zc_sends")
+        self.assertEqual(recs[-1]["zc_sends"], 0, recs[-1])
 
 
 if __name__ == "__main__":

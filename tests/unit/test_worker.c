@@ -533,8 +533,13 @@ static void test_zero_copy_send_completes_once_at_notification(void **state)
 	assert_non_null(lk_fake_ring_find(w.ring, LK_FAKE_SEND, sv[0]));
 	char heap[9000];
 	assert_int_equal(lk_conn_send(c, LK_AUX_CLI, heap, sizeof(heap)), 0);
+	/* So does a large one while the protocol has not allowed zero-copy
+	 * (finite answers: the last send would wait for a delayed ACK). */
+	assert_int_equal(lk_conn_send(c, LK_AUX_CLI, region[2] + 100, 12000), 0);
 	assert_int_equal(w.stats.zc_sends, 0);
-	/* A large send from inside the region goes out zero-copy. */
+	assert_null(lk_fake_ring_find(w.ring, LK_FAKE_SEND_ZC, sv[0]));
+	/* Allowed (a stream), a large send from the region goes zero-copy. */
+	c->flags |= LK_CONN_F_ZC;
 	assert_int_equal(lk_conn_send(c, LK_AUX_CLI, region[2] + 100, 12000), 0);
 	struct lk_fake_sqe *zc = lk_fake_ring_find(w.ring, LK_FAKE_SEND_ZC, sv[0]);
 	assert_non_null(zc);
