@@ -62,8 +62,10 @@ tsan: deps
 checksrc:
 	@scripts/checksrc
 
-# make bench: the agent beside HAProxy and nginx on mock-engine (bench/run;
-# e.g. make bench BENCH_ARGS='-d 5 -only lookout,haproxy'). Never part of test.
+# make bench: the agent beside HAProxy and nginx on mock-engine, plain and TLS
+# (bench/run; options in bench/README.md;
+# e.g. make bench BENCH_ARGS='-d 5 -only lookout,haproxy -tls plain'). Never
+# part of test.
 bench:
 	@scripts/install-deps bench
 	@cmake -S . -B $(BUILD_REL) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
