@@ -381,6 +381,13 @@ int lk_conn_pipe(struct lk_conn *c)
 		return -errno;
 	c->pipe_r = p[0];
 	c->pipe_w = p[1];
+	/* A larger pipe moves a busy stream in fewer, larger splices; it
+	 * costs nothing while empty (pages are the socket's, lent). The
+	 * per-user pipe budget may refuse it: the default size serves. */
+	int cap = fcntl(p[1], F_SETPIPE_SZ, (int)LK_PIPE_SIZE);
+	if (cap < 0)
+		cap = fcntl(p[1], F_GETPIPE_SZ);
+	c->pipe_cap = cap > 0 ? (uint32_t)cap : 65536u;
 	return 0;
 }
 

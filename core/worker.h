@@ -92,6 +92,7 @@ struct lk_conn {
 	int up_fd;           /* upstream socket or -1 */
 	int pipe_r;          /* splice relay pipe, or -1 */
 	int pipe_w;
+	uint32_t pipe_cap;   /* its capacity in bytes, once made */
 	struct lk_worker *w;
 	struct lk_tls *tls;  /* NULL on plaintext listeners */
 	void *ctx;           /* protocol per-request state, or NULL when idle */
@@ -223,7 +224,9 @@ int lk_conn_cancel_up(struct lk_conn *c);
 /* lk_conn_poll waits once for mask on the side's socket; tag goes to aux. */
 int lk_conn_poll(struct lk_conn *c, unsigned side, unsigned mask, unsigned tag);
 /* lk_conn_pipe gives c its splice pipe (made once, kept until the slot is
- * freed). Returns 0 or -errno (-EMFILE...). */
+ * freed), asking for LK_PIPE_SIZE (the default 64 KiB if refused); its
+ * capacity is in c->pipe_cap. Returns 0 or -errno (-EMFILE...). */
+#define LK_PIPE_SIZE (256u * 1024)
 int lk_conn_pipe(struct lk_conn *c);
 /* lk_conn_splice moves up to len bytes now (lk_ring_splice_now): side
  * LK_AUX_UP splices up_fd into the pipe, LK_AUX_CLI splices the pipe into

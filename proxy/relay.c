@@ -239,7 +239,7 @@ static enum lk_relay_ev u2c_splice_pump(struct lk_conn *c, struct lk_relay_dir *
 			d->splice = false;
 			return u2c_copy_pump(c, d);
 		}
-		int n = lk_conn_splice(c, LK_AUX_UP, LK_RELAY_SPLICE_CHUNK);
+		int n = lk_conn_splice(c, LK_AUX_UP, c->pipe_cap);
 		if (n == -EAGAIN) {
 			d->readable = false;
 			continue;
@@ -250,7 +250,7 @@ static enum lk_relay_ev u2c_splice_pump(struct lk_conn *c, struct lk_relay_dir *
 			d->eof = true;
 		d->pipe_fill += (uint32_t)n;
 		d->bytes += (uint32_t)n;
-		d->readable = (unsigned)n == LK_RELAY_SPLICE_CHUNK;
+		d->readable = (unsigned)n == c->pipe_cap;
 	}
 }
 

@@ -28,8 +28,7 @@
 #define LK_TAG_C2U 2  /* relay client -> Docker */
 #define LK_TAG_HUP 3  /* watch for the client hanging up during a stream */
 
-#define LK_RELAY_SPLICE_CHUNK (64u * 1024) /* one pipe's default capacity */
-#define LK_RELAY_SPLICE_TURN 8 /* chunks spliced per readiness before yielding */
+#define LK_RELAY_SPLICE_TURN 4 /* pipefuls spliced per readiness before yielding */
 
 enum lk_relay_framing {
 	LK_RELAY_EOF,     /* until the source closes (streams, hijack) */

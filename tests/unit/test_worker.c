@@ -424,7 +424,8 @@ static void test_stream_splice_relay(void **state)
 	struct lk_fake_sqe *sp_in = op_after(fx, mark, LK_FAKE_SPLICE, up);
 	assert_non_null(sp_in);
 	assert_int_equal(sp_in->fd_out, c->pipe_w);
-	assert_int_equal(sp_in->len, LK_RELAY_SPLICE_CHUNK);
+	assert_int_equal(sp_in->len, c->pipe_cap);
+	assert_true(c->pipe_cap >= 65536);
 	struct lk_fake_sqe *sp_out = op_after(fx, mark, LK_FAKE_SPLICE, c->pipe_r);
 	assert_non_null(sp_out);
 	assert_int_equal(sp_out->fd_out, c->fd);
@@ -454,8 +455,8 @@ static void test_stream_splice_relay(void **state)
 	 * again so other connections get their turn. */
 	mark = fx->f->n_sqes;
 	for (unsigned i = 0; i < LK_RELAY_SPLICE_TURN; i++) {
-		lk_fake_ring_splice_res(w->ring, (int)LK_RELAY_SPLICE_CHUNK);
-		lk_fake_ring_splice_res(w->ring, (int)LK_RELAY_SPLICE_CHUNK);
+		lk_fake_ring_splice_res(w->ring, (int)c->pipe_cap);
+		lk_fake_ring_splice_res(w->ring, (int)c->pipe_cap);
 	}
 	complete(fx, pin, POLLIN, 0);
 	unsigned n_in = 0, n_out = 0;
