@@ -282,6 +282,15 @@ static int load_enums(struct lk_config *cfg, const struct ctx *c)
 		cfg->relay_copy = true;
 	else
 		return fail(c, -EINVAL, "RELAY_MODE: must be auto or copy");
+	v = env_get(c, "ZERO_COPY");
+	if (v == NULL || strcasecmp(v, "auto") == 0)
+		cfg->zero_copy = LK_ZC_AUTO;
+	else if (strcasecmp(v, "on") == 0)
+		cfg->zero_copy = LK_ZC_ON;
+	else if (strcasecmp(v, "off") == 0)
+		cfg->zero_copy = LK_ZC_OFF;
+	else
+		return fail(c, -EINVAL, "ZERO_COPY: must be auto, on or off");
 	return 0;
 }
 

@@ -59,6 +59,12 @@ struct lk_cidr {
 
 /* struct lk_config is the loaded configuration. Strings are heap copies owned
  * by the struct, NULL when unset; lk_config_done frees them. */
+/* ZERO_COPY: TLS stream and hijack bytes to the client leave from registered
+ * buffers with SEND_ZC. auto: not to loopback clients (the kernel copies
+ * there anyway and the completion waits for the reader); on: always (tests
+ * use it on loopback); off: never. */
+enum lk_zc_mode { LK_ZC_AUTO, LK_ZC_ON, LK_ZC_OFF };
+
 struct lk_config {
 	/* --- credentials (secrets are wiped by lk_config_done) --- */
 	char *token;            /* TOKEN_FILE > DD_AGENT_SECRET_FILE > TOKEN > DD_AGENT_SECRET */
@@ -132,6 +138,7 @@ struct lk_config {
 	bool relay_copy;                  /* RELAY_MODE: auto (default: splice Docker->client
 					   * on plaintext) or copy (never splice; for tests
 					   * and for kernels with splice trouble) */
+	uint8_t zero_copy;                /* ZERO_COPY: enum lk_zc_mode (TLS streams) */
 };
 
 /* lk_config_load fills *cfg from envp (a NULL-terminated "NAME=VALUE" array,

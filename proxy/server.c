@@ -319,6 +319,7 @@ int lk_server_init(struct lk_server *s, const struct lk_config *cfg, char *err, 
 	atomic_init(&s->n_streams, 0);
 	atomic_init(&s->n_hijacks, 0);
 	s->relay_copy = cfg->relay_copy;
+	s->zero_copy = cfg->zero_copy;
 	if (cfg->token != NULL) {
 		lk_auth_token_digest(cfg->token, strlen(cfg->token), s->token_digest);
 		s->has_token = true;

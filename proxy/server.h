@@ -89,6 +89,7 @@ struct lk_server {
 	bool has_token;
 	uint8_t token_digest[32]; /* SHA-256 of TOKEN: the token itself is not kept */
 	bool relay_copy;          /* RELAY_MODE=copy: no splice even on plaintext */
+	uint8_t zero_copy;        /* ZERO_COPY: enum lk_zc_mode */
 	/* Failed-authentication limiter shared by all workers (lock-free, see
 	 * auth/shtab.h); NULL when no credential is configured. */
 	struct lk_limiter *limiter;

@@ -510,6 +510,22 @@ class HijackTLS(HijackTests, HijackBase):
     half_closes = ("close_notify", "fin")
 
 
+class HijackTLSZeroCopy(HijackTests, HijackBase):
+    """ZERO_COPY=on: the TLS hijack's bytes to the client leave with
+    SEND_ZC even to this loopback client (auto skips loopback)."""
+    tls = True
+    half_closes = ("close_notify", "fin")
+    agent_env = {"ZERO_COPY": "on"}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.agent.stop()
+        recs = cls.agent.find_logs(lambda r: "zc_sends" in r)
+        if not recs or recs[-1]["zc_sends"] == 0:
+            raise AssertionError("ZERO_COPY=on sent nothing zero-copy: %r" % recs[-1:])
+        super().tearDownClass()
+
+
 class HijackLimit(HijackBase):
     agent_env = {"MAX_HIJACKS": "1"}
 

@@ -222,7 +222,7 @@ static void test_empty_means_default(void **state)
 		"DD_POLL_INTERVAL", "AUDIT_LOG", "AUDIT_BUFFER_SIZE", "MAX_CLOCK_SKEW_SECONDS",
 		"NONCE_LRU_SIZE", "ALLOW_UNAUTHENTICATED", "ALLOW_UNAUTHENTICATED_REMOTE",
 		"WORKERS", "MAX_CONNECTIONS", "HEADER_TIMEOUT", "IDLE_TIMEOUT",
-		"TLS_HANDSHAKE_TIMEOUT", "SHUTDOWN_TIMEOUT", "MAX_STREAMS", "MAX_HIJACKS",
+		"TLS_HANDSHAKE_TIMEOUT", "SHUTDOWN_TIMEOUT", "MAX_STREAMS", "MAX_HIJACKS", "ZERO_COPY",
 		"TOKEN_FILE", "DD_AGENT_SECRET_FILE", "DD_AGENT_SECRET", "HOME",
 	};
 	char *env[64];
@@ -389,6 +389,17 @@ static void test_adapter(void **state)
 	load_ok(ENV("ADAPTER=DryDock", "TOKEN=t"));
 	assert_int_equal(cfg.adapter, LK_ADAPTER_DRYDOCK);
 	load_err(ENV("ADAPTER=portainer", "TOKEN=t"), "ADAPTER: must be drydock or generic");
+}
+
+static void test_zero_copy(void **state)
+{
+	load_ok(ENV("TOKEN=t"));
+	assert_int_equal(cfg.zero_copy, LK_ZC_AUTO);
+	load_ok(ENV("ZERO_COPY=on", "TOKEN=t"));
+	assert_int_equal(cfg.zero_copy, LK_ZC_ON);
+	load_ok(ENV("ZERO_COPY=OFF", "TOKEN=t"));
+	assert_int_equal(cfg.zero_copy, LK_ZC_OFF);
+	load_err(ENV("ZERO_COPY=yes", "TOKEN=t"), "ZERO_COPY: must be auto, on or off");
 }
 
 static void test_plain_strings(void **state)
@@ -998,6 +1009,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_bools, teardown),
 		cmocka_unit_test_teardown(test_log_level, teardown),
 		cmocka_unit_test_teardown(test_adapter, teardown),
+		cmocka_unit_test_teardown(test_zero_copy, teardown),
 		cmocka_unit_test_teardown(test_plain_strings, teardown),
 		cmocka_unit_test_teardown(test_token_precedence, teardown),
 		cmocka_unit_test_teardown(test_token_hash_precedence, teardown),
