@@ -93,19 +93,26 @@ static struct lk_xfer *xf_of(struct lk_conn *c)
 
 static void pool_put(struct lk_sworker *sw, int fd)
 {
-	if (sw->n_up_pool < LK_UP_POOL_MAX)
+	if (sw->n_up_pool < LK_UP_POOL_MAX) {
+		sw->up_pool_ms[sw->n_up_pool] = sw->w.now_ms;
 		sw->up_pool[sw->n_up_pool++] = fd;
-	else
+	} else {
 		close(fd);
+	}
 }
 
 /* pool_take returns a pooled connection that Docker has not closed, or -1.
  * A restarted daemon leaves only dead ones (EOF on peek): they are dropped,
- * and the caller reconnects by path, which reaches the new socket. */
+ * and the caller reconnects by path, which reaches the new socket. Only a
+ * connection idle for LK_UP_PEEK_MS or more is peeked: under load the peek
+ * was one more syscall per request, and a connection Docker closed a moment
+ * ago fails its send (EPIPE), which up_failed retries on a fresh one. */
 static int pool_take(struct lk_sworker *sw)
 {
 	while (sw->n_up_pool > 0) {
 		int fd = sw->up_pool[--sw->n_up_pool];
+		if (sw->w.now_ms - sw->up_pool_ms[sw->n_up_pool] < LK_UP_PEEK_MS)
+			return fd;
 		char b;
 		ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 

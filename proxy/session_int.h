@@ -81,10 +81,12 @@ enum lk_tq { LK_TQ_HANDSHAKE, LK_TQ_HEADER, LK_TQ_IDLE, LK_TQ_REQUEST, LK_TQ_SSE
 #define LK_TQ_NONE 0xffu /* duration 0: that timeout is disabled */
 
 #define LK_UP_POOL_MAX 256 /* idle keep-alive Docker connections per worker */
+#define LK_UP_PEEK_MS 1000 /* a pooled connection idle longer is checked before use */
 
 struct lk_sworker {
 	struct lk_worker w;
 	int up_pool[LK_UP_POOL_MAX];
+	uint64_t up_pool_ms[LK_UP_POOL_MAX]; /* when each was pooled (w.now_ms) */
 	unsigned n_up_pool;
 	struct lk_pool xfer_pool;
 	struct lk_server *srv;

@@ -759,6 +759,11 @@ class BigBodies(Base):
         # /containers/*/archive is a streaming route: a transfer longer than
         # REQUEST_TIMEOUT must not be cut.
         cls.agent_env = {"RELAY_MODE": cls.relay_mode, "REQUEST_TIMEOUT": "2"}
+        # Streams over TLS leave zero-copy only to remote clients unless
+        # forced (ZERO_COPY=auto skips loopback): force it, so the
+        # registered-buffer path is what these transfers exercise.
+        if cls.certs is not None or cls.__name__.endswith("TLS"):
+            cls.agent_env["ZERO_COPY"] = "on"
         # ASan parks freed memory in a 256 MiB quarantine: BoringSSL's
         # per-record buffers would show up as RSS growth that a release
         # build does not have (measured: +371 MiB vs +5.8 MiB). Keep the
