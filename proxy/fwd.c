@@ -436,6 +436,14 @@ static void send_cli_head(struct lk_conn *c)
 	xf->phase = PH_CLI_HEAD;
 	xf->sent = 0;
 	xf->flags |= XF_RESP_SENT;
+	/* One send (and over TLS one record) for a small answer: the body
+	 * bytes that came with Docker's head follow the rewritten head when
+	 * they fit (most answers do). */
+	if (xf->extra_len != 0 && xf->extra_len <= sizeof(x->out) - xf->head_len) {
+		memcpy(x->out + xf->head_len, x->up + xf->extra_off, xf->extra_len);
+		xf->head_len += xf->extra_len;
+		xf->extra_len = 0;
+	}
 	if (c->tls != NULL) {
 		/* Both fit the TLS output queue (head <= 17 KiB, extra <= 16 KiB). */
 		if (lk_tls_write(c->tls, x->out, xf->head_len) != (ssize_t)xf->head_len ||
@@ -451,13 +459,6 @@ static void send_cli_head(struct lk_conn *c)
 		if (lk_conn_send(c, LK_AUX_CLI, p, (unsigned)n) < 0)
 			lk__sess_close(c);
 		return;
-	}
-	/* One send for a small answer: the body bytes that came with Docker's
-	 * head follow the rewritten head when they fit (most answers do). */
-	if (xf->extra_len != 0 && xf->extra_len <= sizeof(x->out) - xf->head_len) {
-		memcpy(x->out + xf->head_len, x->up + xf->extra_off, xf->extra_len);
-		xf->head_len += xf->extra_len;
-		xf->extra_len = 0;
 	}
 	if (lk_conn_send(c, LK_AUX_CLI, x->out, xf->head_len) < 0)
 		lk__sess_close(c);
