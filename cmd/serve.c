@@ -228,7 +228,8 @@ static int run(const struct lk_config *cfg)
 	}
 	for (unsigned i = 0; i < srv.n_workers; i++)
 		LK_LOG(LK_LOG_INFO, "worker stopped", LK_LOG_UINT("worker", i),
-		       LK_LOG_UINT("accepted", lk_server_worker_accepted(&srv, i)));
+		       LK_LOG_UINT("accepted", lk_server_worker_accepted(&srv, i)),
+		       LK_LOG_UINT("enobufs", lk_server_worker_enobufs(&srv, i)));
 	LK_LOG(LK_LOG_INFO, "lookout stopped", LK_LOG_UINT("requests", st.requests),
 	       LK_LOG_UINT("bad_requests", st.bad_requests),
 	       LK_LOG_UINT("header_timeouts", st.header_timeouts),

@@ -576,6 +576,13 @@ uint64_t lk_server_worker_accepted(const struct lk_server *s, unsigned i)
 	return sws != NULL && i < s->n_workers ? sws[i].w.stats.accepted : 0;
 }
 
+uint64_t lk_server_worker_enobufs(const struct lk_server *s, unsigned i)
+{
+	const struct lk_sworker *sws = s->sworkers;
+
+	return sws != NULL && i < s->n_workers ? sws[i].w.stats.enobufs : 0;
+}
+
 int lk_server_wake_fd(const struct lk_server *s, unsigned i)
 {
 	const struct lk_sworker *sws = s->sworkers;

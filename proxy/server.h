@@ -140,6 +140,9 @@ int lk_server_wake_fd(const struct lk_server *s, unsigned i);
 uint64_t lk_server_worker_live(const struct lk_server *s, unsigned i);
 /* lk_server_worker_accepted returns how many connections worker i took. */
 uint64_t lk_server_worker_accepted(const struct lk_server *s, unsigned i);
+/* lk_server_worker_enobufs returns how many receives of worker i found their
+ * provided-buffer group empty. */
+uint64_t lk_server_worker_enobufs(const struct lk_server *s, unsigned i);
 /* lk_server_stats_sum adds up the workers' counters (racy reads, for
  * reporting only). */
 void lk_server_stats_sum(const struct lk_server *s, struct lk_server_stats *out);

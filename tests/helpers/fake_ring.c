@@ -32,6 +32,7 @@ void lk_ring_free(struct lk_ring *r)
 	if (r == NULL)
 		return;
 	free(r->f.pbuf_mem);
+	free(r->f.up_mem);
 	free(r);
 }
 
@@ -66,7 +67,7 @@ int lk_ring_accept_multishot(struct lk_ring *r, int fd, uint64_t ud)
 
 int lk_ring_recv_pbuf(struct lk_ring *r, int fd, uint16_t bgid, uint64_t ud)
 {
-	return record(r, LK_FAKE_RECV_PBUF, fd, ud, NULL, 0);
+	return record(r, LK_FAKE_RECV_PBUF, fd, ud, NULL, bgid); /* len: the group */
 }
 
 int lk_ring_recv(struct lk_ring *r, int fd, void *buf, unsigned len, uint64_t ud)
@@ -174,7 +175,17 @@ int lk_ring_pbuf_setup(struct lk_ring *r, uint16_t bgid, unsigned nbufs, unsigne
 {
 	struct lk_fake_ring *f = &r->f;
 
-	/* One group only: a worker runs without its optional large group. */
+	/* Group 1 (the worker's large buffers for Docker's bytes) is a second,
+	 * separate set; buffer ids of both start at 0. */
+	if (bgid == 1) {
+		f->up_mem = calloc(nbufs, buf_size);
+		if (f->up_mem == NULL)
+			return -ENOMEM;
+		f->up_size = buf_size;
+		f->up_count = nbufs;
+		f->up_free = nbufs;
+		return 0;
+	}
 	if (bgid != 0)
 		return -EINVAL;
 	f->pbuf_mem = calloc(nbufs, buf_size);
@@ -188,14 +199,36 @@ int lk_ring_pbuf_setup(struct lk_ring *r, uint16_t bgid, unsigned nbufs, unsigne
 
 void *lk_ring_pbuf_addr(struct lk_ring *r, uint16_t bgid, uint16_t bid)
 {
+	if (bgid == 1) {
+		LK_ASSERT(bid < r->f.up_count);
+		return r->f.up_mem + (size_t)bid * r->f.up_size;
+	}
 	LK_ASSERT(bid < r->f.pbuf_count);
 	return r->f.pbuf_mem + (size_t)bid * r->f.pbuf_size;
 }
 
 void lk_ring_pbuf_recycle(struct lk_ring *r, uint16_t bgid, uint16_t bid)
 {
+	(void)bid;
+	if (bgid == 1) {
+		LK_ASSERT(r->f.up_free < r->f.up_count);
+		r->f.up_free++;
+		return;
+	}
 	LK_ASSERT(r->f.pbuf_free < r->f.pbuf_count);
 	r->f.pbuf_free++;
+}
+
+uint32_t lk_fake_ring_take_up_pbuf(struct lk_ring *r, const void *data, unsigned len)
+{
+	struct lk_fake_ring *f = &r->f;
+	static unsigned next;
+	unsigned bid = next++ % f->up_count;
+
+	LK_ASSERT(f->up_free > 0 && len <= f->up_size);
+	f->up_free--;
+	memcpy(f->up_mem + (size_t)bid * f->up_size, data, len);
+	return LK_CQE_F_BUFFER | (bid << LK_CQE_BUFFER_SHIFT);
 }
 
 uint32_t lk_fake_ring_take_pbuf(struct lk_ring *r, const void *data, unsigned len)

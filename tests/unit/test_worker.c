@@ -49,6 +49,8 @@ static int setup(void **state)
 	assert_int_equal(lk_pool_init(&fx->sw.xfer_pool, "xfer", lk__fwd_xfer_size(), 4), 0);
 	fx->sw.srv = &fx->srv;
 	fx->sw.w.pbuf_count = 8;
+	fx->sw.w.pbuf_up_count = 2;
+	fx->sw.w.pbuf_up_size = 4096;
 	fx->sw.tq[LK_TQ_HANDSHAKE] = lk_worker_timerq(&fx->sw.w, 1000);
 	fx->sw.tq[LK_TQ_HEADER] = lk_worker_timerq(&fx->sw.w, 2000);
 	fx->sw.tq[LK_TQ_IDLE] = lk_worker_timerq(&fx->sw.w, 5000);
@@ -484,6 +486,60 @@ static void test_stream_splice_relay(void **state)
 	assert_true(cancelled);
 }
 
+/* Docker's answer goes into the large buffer group; when that group is
+ * empty (ENOBUFS) one receive takes a small buffer, then the large group is
+ * tried again. Bytes from either reach the client in order. */
+static void test_copy_relay_large_group_fallback(void **state)
+{
+	struct fixture *fx = *state;
+	struct lk_worker *w = &fx->sw.w;
+	struct lk_conn *c = accept_client(fx);
+	unsigned len;
+
+	assert_int_equal(w->pbuf_up_count, 2);
+	feed(fx, c, "GET /v1.41/containers/json HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(c->state, LK_CS_PROXY);
+	int up = c->up_fd;
+	complete(fx, lk_fake_ring_find(w->ring, LK_FAKE_CONNECT, up), 0, 0);
+	complete_send(fx, up, &len);
+	struct lk_fake_sqe *rv = lk_fake_ring_find(w->ring, LK_FAKE_RECV, up);
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+	memcpy((void *)rv->buf, resp, sizeof(resp) - 1);
+	complete(fx, rv, sizeof(resp) - 1, 0);
+	const char *out = complete_send(fx, c->fd, &len);
+	assert_memory_equal(out, "HTTP/1.1 200 OK\r\n", 17);
+	/* The body: a receive from the large group. */
+	unsigned mark = fx->f->n_sqes;
+	struct lk_fake_sqe *r1 = lk_fake_ring_find(w->ring, LK_FAKE_RECV_PBUF, up);
+	assert_non_null(r1);
+	assert_int_equal(r1->len, LK_PBUF_GROUP_UP);
+	/* Empty: the next receive takes a small buffer. */
+	complete(fx, r1, -ENOBUFS, 0);
+	struct lk_fake_sqe *r2 = op_after(fx, mark, LK_FAKE_RECV_PBUF, up);
+	assert_non_null(r2);
+	assert_int_equal(r2->len, LK_PBUF_GROUP_CLI);
+	unsigned free0 = fx->f->pbuf_free;
+	uint32_t fl = lk_fake_ring_take_pbuf(w->ring, "01234", 5);
+	mark = fx->f->n_sqes;
+	complete(fx, r2, 5, fl);
+	const char *b1 = complete_send(fx, c->fd, &len);
+	assert_int_equal(len, 5);
+	assert_memory_equal(b1, "01234", 5);
+	assert_int_equal(fx->f->pbuf_free, free0); /* given back once sent */
+	/* The large group again for the rest. */
+	struct lk_fake_sqe *r3 = op_after(fx, mark, LK_FAKE_RECV_PBUF, up);
+	assert_non_null(r3);
+	assert_int_equal(r3->len, LK_PBUF_GROUP_UP);
+	fl = lk_fake_ring_take_up_pbuf(w->ring, "56789", 5);
+	complete(fx, r3, 5, fl);
+	const char *b2 = complete_send(fx, c->fd, &len);
+	assert_int_equal(len, 5);
+	assert_memory_equal(b2, "56789", 5);
+	assert_int_equal(fx->f->up_free, fx->f->up_count);
+	/* The answer is complete: the connection waits for the next request. */
+	assert_int_equal(c->state, LK_CS_READ_HEAD);
+}
+
 /* A bare worker with recording ops, for core behaviour below the session. */
 static struct {
 	unsigned calls;
@@ -581,6 +637,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stop_closes_idle, setup, teardown),
 		cmocka_unit_test(test_zero_copy_send_completes_once_at_notification),
 		cmocka_unit_test_setup_teardown(test_stream_splice_relay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_relay_large_group_fallback, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
