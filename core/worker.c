@@ -156,8 +156,8 @@ int lk_worker_setup(struct lk_worker *w)
 		snprintf(w->init_err, sizeof(w->init_err), "provided buffers: %s", strerror(-rc));
 		return rc;
 	}
-	/* Without the large group, Docker's bytes use the small one: not fatal
-	 * (the test ring has only one group). */
+	/* Without the large group, Docker's bytes use the small one: not
+	 * fatal. */
 	if (w->pbuf_up_count != 0 &&
 	    lk_ring_pbuf_setup(w->ring, LK_PBUF_GROUP_UP, w->pbuf_up_count, w->pbuf_up_size) < 0)
 		w->pbuf_up_count = 0;

@@ -559,7 +559,7 @@ static void on_resp_bytes(struct lk_conn *c, int res)
 /* peer_is_loopback: the client is on this host (as far as admission looked
  * it up). Zero-copy to a loopback socket is a copy in the kernel anyway, plus
  * a completion that waits for the reader: one TLS log stream to a local
- * reader went 0.72 -> 0.97 GB/s per core without it. */
+ * reader went from 0.72 to 1.33 GB/s per agent core without it. */
 static bool peer_is_loopback(const struct lk_conn *c)
 {
 	static const uint8_t v6_lo[16] = { [15] = 1 };

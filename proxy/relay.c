@@ -8,7 +8,6 @@
 #include "core/tls.h"
 #include "proxy/relay.h"
 
-
 void lk_relay_init(struct lk_relay_dir *d, enum lk_relay_framing framing, uint64_t len,
 		   bool splice)
 {
@@ -203,7 +202,7 @@ static enum lk_relay_ev u2c_copy(struct lk_conn *c, struct lk_relay_dir *d, enum
  * non-blocking splice(2) calls (never a splice on the ring: io_uring always
  * hands those to a kernel worker thread) and waits on the ring only for
  * readiness: POLLIN on Docker's socket, POLLOUT on a full client socket.
- * At most LK_RELAY_SPLICE_TURN chunks per call, then it polls (which
+ * At most LK_RELAY_SPLICE_TURN pipefuls per call, then it polls (which
  * completes at once when more is waiting) so other connections get their
  * turn. */
 static enum lk_relay_ev u2c_splice_pump(struct lk_conn *c, struct lk_relay_dir *d)
