@@ -129,6 +129,10 @@ unsigned lk_worker_timerq(struct lk_worker *w, uint64_t duration_ms)
 	return w->n_timerqs++;
 }
 
+/* How long accepting pauses after the kernel refused an accept for lack of
+ * descriptors or memory (sooner when a connection is freed). */
+#define LK_ACCEPT_RETRY_MS 100
+
 static int arm_accept(struct lk_worker *w)
 {
 	int rc = lk_ring_accept_multishot(w->ring, w->listen_fd,
@@ -454,11 +458,20 @@ static void on_listener_cqe(struct lk_worker *w, const struct lk_cqe *cqe)
 		else
 			w->ops->on_accept(w, cqe->res);
 	} else if (cqe->res != -ECANCELED) {
-		/* EMFILE/ENFILE and friends: count and keep accepting. */
 		w->stats.accept_errors++;
+		/* EMFILE/ENFILE/ENOMEM end the multishot accept. Re-arming at
+		 * once would fail again at once, in a loop, for as long as a
+		 * connection waits in the backlog: accepting pauses until a
+		 * connection is freed or LK_ACCEPT_RETRY_MS pass. */
+		if (!w->_accept_armed && !w->stopping) {
+			w->_accept_retry_ms = w->now_ms + LK_ACCEPT_RETRY_MS;
+			return;
+		}
 	}
-	if (!w->_accept_armed && !w->stopping && arm_accept(w) < 0)
+	if (!w->_accept_armed && !w->stopping && arm_accept(w) < 0) {
 		w->stats.sq_full++;
+		w->_accept_retry_ms = w->now_ms + LK_ACCEPT_RETRY_MS;
+	}
 	if (!w->_accept_armed && w->stopping && w->listen_fd >= 0) {
 		close(w->listen_fd);
 		w->listen_fd = -1;
@@ -580,6 +593,23 @@ static void reap_closed(struct lk_worker *w)
 		w->_free[w->_n_free++] = c->_idx;
 		LK_ASSERT(w->live > 0);
 		w->live--;
+		/* Descriptors were given back: a paused accept may resume. */
+		if (w->_accept_retry_ms != 0)
+			w->_accept_retry_ms = w->now_ms;
+	}
+}
+
+/* resume_accept re-arms a paused accept once its time has come. */
+static void resume_accept(struct lk_worker *w)
+{
+	if (w->_accept_retry_ms == 0 || w->now_ms < w->_accept_retry_ms)
+		return;
+	w->_accept_retry_ms = 0;
+	if (w->_accept_armed || w->stopping || w->listen_fd < 0)
+		return;
+	if (arm_accept(w) < 0) {
+		w->stats.sq_full++;
+		w->_accept_retry_ms = w->now_ms + LK_ACCEPT_RETRY_MS;
 	}
 }
 
@@ -591,6 +621,8 @@ static int next_timeout_ms(const struct lk_worker *w)
 		next = LK_MIN(next, lk_timerq_next(&w->timerqs[i]));
 	if (w->stopping)
 		next = LK_MIN(next, w->stop_deadline_ms);
+	if (w->_accept_retry_ms != 0)
+		next = LK_MIN(next, w->_accept_retry_ms);
 	if (next == UINT64_MAX)
 		return -1;
 	if (next <= w->now_ms)
@@ -626,6 +658,7 @@ void lk_worker_turn(struct lk_worker *w, int timeout_ms)
 	if (w->stopping && w->now_ms >= w->stop_deadline_ms)
 		force_close_all(w);
 	reap_closed(w);
+	resume_accept(w);
 }
 
 int lk_worker_run(struct lk_worker *w)

@@ -147,6 +147,8 @@ struct lk_worker {
 	struct lk_conn *_reap;      /* closed conns whose in-flight count is 0 */
 	int listen_fd;
 	bool _accept_armed;
+	uint64_t _accept_retry_ms;  /* accept paused (out of fds): re-arm at this time, or when
+				     * a connection is freed; 0 when not paused */
 	int wake_fd;
 	uint64_t _wake_buf;
 	uint64_t now_ms;

@@ -526,6 +526,13 @@ def http_request(port, method, path, headers=None, body=None, host="127.0.0.1", 
                        method, path, headers, body)
 
 
+def proc_cpu_seconds(pid):
+    """utime + stime of process pid (all its threads), from /proc."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def listening_ports(pid):
     """{(ip, port)} of TCP sockets in LISTEN state held by process `pid`.
 

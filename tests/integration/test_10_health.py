@@ -4,9 +4,11 @@ private dockerd."""
 
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lkharness as lk  # noqa: E402
@@ -140,6 +142,49 @@ class Connections(lk.TestCase):
                     chunk = s.recv(4096)
                     self.assertTrue(chunk, "connection closed before the answer")
                     got += chunk
+                self.assertTrue(got.startswith(b"HTTP/1.1 200"), got[:100])
+        finally:
+            for s in conns:
+                s.close()
+
+    def test_out_of_descriptors_pauses_accept(self):
+        """With its descriptors used up the agent cannot accept; it must not
+        spin re-arming an accept that fails at once (the kernel keeps the
+        waiting connections in the backlog), and must serve them as soon as
+        descriptors come back."""
+        a = self.start_agent(wrapper=["prlimit", "--nofile=64:64", "--"])
+        req = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+        conns = []
+        try:
+            for _ in range(80):
+                s = socket.create_connection(("127.0.0.1", a.port), timeout=10)
+                s.sendall(req)
+                conns.append(s)
+            # Served connections answer at once; the rest wait in the
+            # backlog. Collect answers until none came for half a second.
+            served, waiting = [], list(conns)
+            while waiting:
+                ready, _, _ = select.select(waiting, [], [], 0.5)
+                if not ready:
+                    break
+                for s in ready:
+                    got = s.recv(4096)
+                    self.assertTrue(got.startswith(b"HTTP/1.1 200"), got[:100])
+                    waiting.remove(s)
+                    served.append(s)
+            self.assertTrue(served, "nothing was served")
+            self.assertTrue(waiting, "64 descriptors held all 80 connections")
+            before = lk.proc_cpu_seconds(a.pid)
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+            used = lk.proc_cpu_seconds(a.pid) - before
+            self.assertLess(used, 0.3, "the agent spins while it cannot accept")
+            for s in served:
+                s.close()
+            for s in waiting:
+                s.settimeout(10)
+                got = s.recv(4096)
                 self.assertTrue(got.startswith(b"HTTP/1.1 200"), got[:100])
         finally:
             for s in conns:

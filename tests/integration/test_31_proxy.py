@@ -662,13 +662,6 @@ class Streaming(Base):
         lk.log("upstream closed %.3fs after the client disconnected" % (time.monotonic() - t0))
 
 
-def agent_cpu_seconds(pid):
-    """utime + stime of the agent process, from /proc."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class SlowReader(Base):
     """A client that reads a fast stream slowly must cost the agent (almost)
     nothing while it waits: the relay sleeps on POLLOUT / the send, it does
@@ -700,11 +693,11 @@ class SlowReader(Base):
         while time.monotonic() < t_end:
             got += len(s.recv(1024))
             time.sleep(0.05)
-        c0, t0 = agent_cpu_seconds(self.agent.pid), time.monotonic()
+        c0, t0 = lk.proc_cpu_seconds(self.agent.pid), time.monotonic()
         while time.monotonic() - t0 < 3.0:
             got += len(s.recv(1024))
             time.sleep(0.05)
-        used = agent_cpu_seconds(self.agent.pid) - c0
+        used = lk.proc_cpu_seconds(self.agent.pid) - c0
         lk.log("%s: stalled reader got %d bytes; agent used %.2fs CPU in 3s" % (
             self.__class__.__name__, got, used))
         self.assertGreater(got, 0)
