@@ -65,6 +65,8 @@ struct lk_xfer {
 	uint32_t body0_len;
 	uint32_t extra_off; /* response body bytes that came with the head, in ctx->up */
 	uint32_t extra_len;
+	const char *cli_head; /* the response head as sent: ctx->out, or moved into
+			       * ctx->up right before the body bytes (one send) */
 	struct lk_relay_dir u2c;
 	struct lk_relay_dir c2u;
 };
@@ -307,6 +309,16 @@ static void send_up(struct lk_conn *c, enum fwd_phase ph, const char *p, uint32_
 		upstream_failed(c, -EBUSY);
 }
 
+/* up_cap is how much of ctx->up Docker's head (and the body bytes with it)
+ * may fill: all of it in plaintext; over TLS the head-phase bytes must fit
+ * the engine's output queue in one go (head <= 17 KiB, body bytes <= 16
+ * KiB), so there the first receives stop at LK_HTTP_HEAD_MAX. */
+static uint32_t up_cap(const struct lk_conn *c)
+{
+	LK_STATIC_ASSERT(LK_SESS_UP_MAX >= LK_HTTP_HEAD_MAX, "up holds a whole head");
+	return c->tls != NULL ? (uint32_t)LK_HTTP_HEAD_MAX : (uint32_t)LK_SESS_UP_MAX;
+}
+
 static void wait_resp_head(struct lk_conn *c)
 {
 	struct lk_xfer *xf = xf_of(c);
@@ -315,7 +327,7 @@ static void wait_resp_head(struct lk_conn *c)
 	xf->phase = PH_RESP_HEAD;
 	x->up_len = 0;
 	lk_http_parser_init(&x->up_parser, 0);
-	if (lk_conn_recv(c, LK_AUX_UP, x->up, sizeof(x->up)) < 0) {
+	if (lk_conn_recv(c, LK_AUX_UP, x->up, up_cap(c)) < 0) {
 		upstream_failed(c, -EBUSY);
 		return;
 	}
@@ -439,8 +451,18 @@ static void send_cli_head(struct lk_conn *c)
 	/* One send (and over TLS one record) for a small answer: the body
 	 * bytes that came with Docker's head follow the rewritten head when
 	 * they fit (most answers do). */
+	xf->cli_head = x->out;
 	if (xf->extra_len != 0 && xf->extra_len <= sizeof(x->out) - xf->head_len) {
 		memcpy(x->out + xf->head_len, x->up + xf->extra_off, xf->extra_len);
+		xf->head_len += xf->extra_len;
+		xf->extra_len = 0;
+	} else if (c->tls == NULL && xf->extra_len != 0 && xf->head_len <= xf->extra_off) {
+		/* A large answer (a container list): the rewritten head goes
+		 * right before the body bytes, over Docker's own head, which
+		 * nothing reads any more; one send for both. */
+		char *h = x->up + xf->extra_off - xf->head_len;
+		memcpy(h, x->out, xf->head_len);
+		xf->cli_head = h;
 		xf->head_len += xf->extra_len;
 		xf->extra_len = 0;
 	}
@@ -460,7 +482,7 @@ static void send_cli_head(struct lk_conn *c)
 			lk__sess_close(c);
 		return;
 	}
-	if (lk_conn_send(c, LK_AUX_CLI, x->out, xf->head_len) < 0)
+	if (lk_conn_send(c, LK_AUX_CLI, xf->cli_head, xf->head_len) < 0)
 		lk__sess_close(c);
 }
 
@@ -534,8 +556,8 @@ static void on_resp_bytes(struct lk_conn *c, int res)
 		ssize_t pr = lk_http_parse_response(&x->up_parser, x->up, x->up_len, &x->resp);
 
 		if (pr == LK_AGAIN) {
-			if (x->up_len == sizeof(x->up) ||
-			    lk_conn_recv(c, LK_AUX_UP, x->up + x->up_len, sizeof(x->up) - x->up_len) < 0)
+			if (x->up_len >= up_cap(c) ||
+			    lk_conn_recv(c, LK_AUX_UP, x->up + x->up_len, up_cap(c) - x->up_len) < 0)
 				upstream_failed(c, -E2BIG);
 			return;
 		}
@@ -645,9 +667,9 @@ static void on_cli_head_sent(struct lk_conn *c, int res)
 			cli_head_sent(c);
 		return;
 	}
-	/* Plaintext: the head from ctx->out, then the body bytes from ctx->up. */
+	/* Plaintext: the head (cli_head), then the body bytes from ctx->up. */
 	xf->sent += (uint32_t)res;
-	const char *p = xf->sent < xf->head_len ? x->out + xf->sent
+	const char *p = xf->sent < xf->head_len ? xf->cli_head + xf->sent
 						 : x->up + xf->extra_off + (xf->sent - xf->head_len);
 	uint32_t left = xf->head_len + xf->extra_len - xf->sent;
 	if (left == 0) {

@@ -17,9 +17,12 @@
 
 /* out holds agent responses, then the forwarded request head (at most the
  * client's head plus our framing lines) and Docker's rewritten response head;
- * up holds Docker's response head as received. */
+ * up holds Docker's response head as received (at most LK_HTTP_HEAD_MAX, the
+ * parser's bound) and the body bytes that came with it: 64 KiB, so a
+ * container list arrives in one receive and leaves in one send. Only the
+ * pages an answer fills are touched. */
 #define LK_SESS_OUT_MAX (LK_HTTP_HEAD_MAX + 1024)
-#define LK_SESS_UP_MAX LK_HTTP_HEAD_MAX
+#define LK_SESS_UP_MAX (64u * 1024)
 
 /* enum lk_cred is the kind of credential a request presented: the one that
  * admitted it, or the one that was refused (the audit's "credential"). */
