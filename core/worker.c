@@ -117,6 +117,9 @@ void lk_worker_done(struct lk_worker *w)
 	free(w->conns);
 	free(w->_free);
 	free(w->_fixed_reg);
+	free(w->_parked);
+	w->_parked = NULL;
+	w->_n_parked = 0;
 	w->conns = NULL;
 	w->_free = NULL;
 	w->_fixed_reg = NULL;
@@ -128,6 +131,11 @@ unsigned lk_worker_timerq(struct lk_worker *w, uint64_t duration_ms)
 	lk_timerq_init(&w->timerqs[w->n_timerqs], duration_ms);
 	return w->n_timerqs++;
 }
+
+/* Held ENOBUFS completions (park_enobufs): at most this many per worker,
+ * each at most this long. */
+#define LK_PARK_MAX 4096
+#define LK_PARK_MS 50
 
 /* How long accepting pauses after the kernel refused an accept for lack of
  * descriptors or memory (sooner when a connection is freed). */
@@ -433,6 +441,53 @@ void lk_worker_pbuf_put(struct lk_worker *w, uint8_t aux, uint32_t cqe_flags)
 	LK_ASSERT(cqe_flags & LK_CQE_F_BUFFER);
 	lk_ring_pbuf_recycle(w->ring, (uint16_t)LK_AUX_BGID(aux),
 			     (uint16_t)(cqe_flags >> LK_CQE_BUFFER_SHIFT));
+	w->_pbuf_returned = true;
+}
+
+/* park_enobufs holds back a receive's ENOBUFS completion. The protocol's
+ * answer to ENOBUFS is to receive again, which with every buffer held (by
+ * relays waiting on slow peers) fails again at once: a busy loop. Held,
+ * it is delivered once some buffer has gone back, after LK_PARK_MS at the
+ * latest, or at once if its connection is closing. The op stays counted
+ * in flight until then. Returns false when the list is full (delivered
+ * now, as before). */
+static bool park_enobufs(struct lk_worker *w, const struct lk_cqe *cqe)
+{
+	if (w->_parked == NULL) {
+		w->_parked = calloc(LK_PARK_MAX, sizeof(*w->_parked));
+		if (w->_parked == NULL)
+			return false;
+	}
+	if (w->_n_parked == LK_PARK_MAX)
+		return false;
+	if (w->_n_parked == 0) {
+		w->_park_deadline_ms = w->now_ms + LK_PARK_MS;
+		w->_pbuf_returned = false;
+	}
+	w->_parked[w->_n_parked++] = *cqe;
+	return true;
+}
+
+/* unpark delivers the held completions when a buffer came back, the
+ * deadline passed or one of their connections is closing. Delivered, a
+ * receive that fails again is held again at its next completion. */
+static void unpark(struct lk_worker *w)
+{
+	if (w->_n_parked == 0)
+		return;
+	bool go = w->_pbuf_returned || w->now_ms >= w->_park_deadline_ms || w->stopping;
+	for (unsigned i = 0; i < w->_n_parked && !go; i++) {
+		const struct lk_conn *c = &w->conns[ud_idx(w->_parked[i].user_data)];
+		go = (c->flags & LK_CONN_F_CLOSING) != 0;
+	}
+	if (!go)
+		return;
+	unsigned n = w->_n_parked;
+	w->_n_parked = 0;
+	w->_redelivering = true;
+	for (unsigned i = 0; i < n; i++)
+		lk_worker_dispatch(w, &w->_parked[i]);
+	w->_redelivering = false;
 }
 
 void lk_conn_timer_arm(struct lk_conn *c, unsigned q, lk_timer_cb cb)
@@ -539,6 +594,14 @@ void lk_worker_dispatch(struct lk_worker *w, const struct lk_cqe *cqe)
 			lk_worker_pbuf_put(w, aux, cqe->flags);
 		return;
 	}
+	if (cqe->res == -ENOBUFS && !w->_redelivering) {
+		w->stats.enobufs++;
+		/* The large group's protocol falls back to a small buffer:
+		 * not held. */
+		if (LK_AUX_BGID(aux) != LK_PBUF_GROUP_UP && !(c->flags & LK_CONN_F_CLOSING) &&
+		    park_enobufs(w, cqe))
+			return;
+	}
 	/* A zero-copy send completes twice: the result (with MORE), then the
 	 * notification that the buffer is free. The protocol sees one send
 	 * completion, at the notification, carrying the result. */
@@ -559,8 +622,6 @@ void lk_worker_dispatch(struct lk_worker *w, const struct lk_cqe *cqe)
 			c->up_inflight--;
 		}
 	}
-	if (cqe->res == -ENOBUFS)
-		w->stats.enobufs++;
 	if (c->flags & LK_CONN_F_CLOSING) {
 		if (cqe->flags & LK_CQE_F_BUFFER)
 			lk_worker_pbuf_put(w, aux, cqe->flags);
@@ -623,6 +684,8 @@ static int next_timeout_ms(const struct lk_worker *w)
 		next = LK_MIN(next, w->stop_deadline_ms);
 	if (w->_accept_retry_ms != 0)
 		next = LK_MIN(next, w->_accept_retry_ms);
+	if (w->_n_parked != 0)
+		next = LK_MIN(next, w->_pbuf_returned ? w->now_ms : w->_park_deadline_ms);
 	if (next == UINT64_MAX)
 		return -1;
 	if (next <= w->now_ms)
@@ -657,6 +720,7 @@ void lk_worker_turn(struct lk_worker *w, int timeout_ms)
 		lk_timerq_run(&w->timerqs[i], w->now_ms, LK_WORKER_TIMER_MAX);
 	if (w->stopping && w->now_ms >= w->stop_deadline_ms)
 		force_close_all(w);
+	unpark(w);
 	reap_closed(w);
 	resume_accept(w);
 }

@@ -151,6 +151,13 @@ struct lk_worker {
 				     * a connection is freed; 0 when not paused */
 	int wake_fd;
 	uint64_t _wake_buf;
+	/* Receives that found their buffer group empty (ENOBUFS), held back
+	 * from the protocol until a buffer is returned (see park_enobufs). */
+	struct lk_cqe *_parked;
+	unsigned _n_parked;
+	bool _redelivering;
+	bool _pbuf_returned;
+	uint64_t _park_deadline_ms;
 	uint64_t now_ms;
 	struct lk_timerq timerqs[LK_WORKER_TIMERQS];
 	unsigned n_timerqs;

@@ -540,6 +540,69 @@ static void test_copy_relay_large_group_fallback(void **state)
 	assert_int_equal(c->state, LK_CS_READ_HEAD);
 }
 
+/* count_ops counts recorded ops of kind op on fd. */
+static unsigned count_ops(struct fixture *fx, enum lk_fake_op op, int fd)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < fx->f->n_sqes; i++)
+		n += fx->f->sqes[i].op == op && fx->f->sqes[i].fd == fd;
+	return n;
+}
+
+/* A receive that finds the small buffers all taken (ENOBUFS) is not retried
+ * at once, which would fail again at once in a loop: the completion is held
+ * until a buffer is returned (or the connection closes). */
+static void test_enobufs_waits_for_a_buffer(void **state)
+{
+	struct fixture *fx = *state;
+	struct lk_worker *w = &fx->sw.w;
+	struct lk_conn *c = accept_client(fx);
+	struct lk_conn *d = accept_client(fx);
+
+	struct lk_fake_sqe *rv = lk_fake_ring_find(w->ring, LK_FAKE_RECV_PBUF, c->fd);
+	assert_non_null(rv);
+	unsigned before = count_ops(fx, LK_FAKE_RECV_PBUF, c->fd);
+	uint16_t inflight = c->_inflight;
+	/* A buffer held elsewhere (d's receive), the pool otherwise empty. */
+	uint32_t held = lk_fake_ring_take_pbuf(w->ring, "x", 1);
+	uint64_t ud = rv->ud;
+	rv->ud = 0; /* consumed: teardown must not complete it again */
+	lk_fake_ring_cqe(w->ring, ud, -ENOBUFS, 0);
+	lk_worker_turn(w, 0);
+	assert_int_equal(w->stats.enobufs, 1);
+	assert_int_equal(count_ops(fx, LK_FAKE_RECV_PBUF, c->fd), before); /* not retried */
+	assert_int_equal(c->_inflight, inflight); /* still pending */
+	lk_worker_turn(w, 0);
+	assert_int_equal(count_ops(fx, LK_FAKE_RECV_PBUF, c->fd), before);
+	/* The buffer comes back: the receive is tried again. */
+	lk_worker_pbuf_put(w, LK_AUX(LK_AUX_CLI, LK_PBUF_GROUP_CLI), held);
+	lk_worker_turn(w, 0);
+	assert_int_equal(count_ops(fx, LK_FAKE_RECV_PBUF, c->fd), before + 1);
+	assert_int_equal(w->_n_parked, 0);
+	/* Held again, then the client closes: the connection goes at once. */
+	rv = lk_fake_ring_find(w->ring, LK_FAKE_RECV_PBUF, d->fd);
+	ud = rv->ud;
+	rv->ud = 0;
+	lk_fake_ring_cqe(w->ring, ud, -ENOBUFS, 0);
+	lk_worker_turn(w, 0);
+	assert_int_equal(w->_n_parked, 1);
+	uint32_t live = w->live;
+	int dfd = d->fd;
+	lk_conn_close(d);
+	lk_worker_turn(w, 0);
+	assert_int_equal(w->_n_parked, 0); /* delivered at once: it is closing */
+	/* Its cancel completes; nothing else is pending on it: it is freed. */
+	struct lk_fake_sqe *cn = lk_fake_ring_find(w->ring, LK_FAKE_CANCEL_FD, dfd);
+	assert_non_null(cn);
+	ud = cn->ud;
+	cn->ud = 0;
+	cn->op = LK_FAKE_CANCEL_UD; /* done: keep teardown from replaying it */
+	lk_fake_ring_cqe(w->ring, ud, 0, 0);
+	lk_worker_turn(w, 0);
+	assert_int_equal(w->live, live - 1);
+}
+
 /* A bare worker with recording ops, for core behaviour below the session. */
 static struct {
 	unsigned calls;
@@ -638,6 +701,7 @@ int main(void)
 		cmocka_unit_test(test_zero_copy_send_completes_once_at_notification),
 		cmocka_unit_test_setup_teardown(test_stream_splice_relay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_relay_large_group_fallback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enobufs_waits_for_a_buffer, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
