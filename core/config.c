@@ -514,9 +514,22 @@ bool lk_config_is_loopback(const char *bind_address)
 	if (strcasecmp(buf, "localhost") == 0)
 		return true;
 	if (inet_pton(AF_INET, buf, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
+		return lk_addr_is_loopback(AF_INET, (const uint8_t *)&a4.s_addr);
 	if (inet_pton(AF_INET6, buf, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+		return lk_addr_is_loopback(AF_INET6, a6.s6_addr);
+	return false;
+}
+
+bool lk_addr_is_loopback(int family, const uint8_t *addr)
+{
+	static const uint8_t v6_lo[16] = { [15] = 1 };
+	static const uint8_t v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (family == AF_INET)
+		return addr[0] == 127;
+	if (family == AF_INET6)
+		return memcmp(addr, v6_lo, 16) == 0 ||
+		       (memcmp(addr, v4_mapped, 12) == 0 && addr[12] == 127);
 	return false;
 }
 

@@ -160,5 +160,9 @@ void lk_config_done(struct lk_config *cfg);
  * (case-insensitive) or a loopback IP literal (127.0.0.0/8, ::1, or
  * ::ffff:127.x.y.z), with surrounding [brackets] allowed. NULL is not. */
 bool lk_config_is_loopback(const char *bind_address);
+/* lk_addr_is_loopback returns whether addr (network order: 4 bytes for
+ * AF_INET, 16 for AF_INET6) is 127.0.0.0/8, ::1 or ::ffff:127.x.y.z. Other
+ * families are not. */
+bool lk_addr_is_loopback(int family, const uint8_t *addr);
 
 #endif /* LK_CORE_CONFIG_H */

@@ -31,8 +31,8 @@ void lk_ring_free(struct lk_ring *r)
 {
 	if (r == NULL)
 		return;
-	free(r->f.pbuf_mem);
-	free(r->f.up_mem);
+	for (size_t i = 0; i < LK_ARRAY_SIZE(r->f.pb); i++)
+		free(r->f.pb[i].mem);
 	free(r);
 }
 
@@ -171,77 +171,62 @@ uint64_t lk_ring_overflows(const struct lk_ring *r)
 	return 0;
 }
 
+/* group returns provided-buffer group bgid (0: the worker's small buffers,
+ * 1: its large ones for Docker's bytes); buffer ids of each start at 0. */
+static struct lk_fake_pbufs *group(struct lk_ring *r, uint16_t bgid)
+{
+	LK_ASSERT(bgid < LK_ARRAY_SIZE(r->f.pb));
+	return &r->f.pb[bgid];
+}
+
 int lk_ring_pbuf_setup(struct lk_ring *r, uint16_t bgid, unsigned nbufs, unsigned buf_size)
 {
-	struct lk_fake_ring *f = &r->f;
-
-	/* Group 1 (the worker's large buffers for Docker's bytes) is a second,
-	 * separate set; buffer ids of both start at 0. */
-	if (bgid == 1) {
-		f->up_mem = calloc(nbufs, buf_size);
-		if (f->up_mem == NULL)
-			return -ENOMEM;
-		f->up_size = buf_size;
-		f->up_count = nbufs;
-		f->up_free = nbufs;
-		return 0;
-	}
-	if (bgid != 0)
+	if (bgid >= LK_ARRAY_SIZE(r->f.pb))
 		return -EINVAL;
-	f->pbuf_mem = calloc(nbufs, buf_size);
-	if (f->pbuf_mem == NULL)
+	struct lk_fake_pbufs *g = group(r, bgid);
+
+	g->mem = calloc(nbufs, buf_size);
+	if (g->mem == NULL)
 		return -ENOMEM;
-	f->pbuf_size = buf_size;
-	f->pbuf_count = nbufs;
-	f->pbuf_free = nbufs;
+	g->size = buf_size;
+	g->count = nbufs;
+	g->free = nbufs;
 	return 0;
 }
 
 void *lk_ring_pbuf_addr(struct lk_ring *r, uint16_t bgid, uint16_t bid)
 {
-	if (bgid == 1) {
-		LK_ASSERT(bid < r->f.up_count);
-		return r->f.up_mem + (size_t)bid * r->f.up_size;
-	}
-	LK_ASSERT(bid < r->f.pbuf_count);
-	return r->f.pbuf_mem + (size_t)bid * r->f.pbuf_size;
+	struct lk_fake_pbufs *g = group(r, bgid);
+
+	LK_ASSERT(bid < g->count);
+	return g->mem + (size_t)bid * g->size;
 }
 
 void lk_ring_pbuf_recycle(struct lk_ring *r, uint16_t bgid, uint16_t bid)
 {
+	struct lk_fake_pbufs *g = group(r, bgid);
+
 	(void)bid;
-	if (bgid == 1) {
-		LK_ASSERT(r->f.up_free < r->f.up_count);
-		r->f.up_free++;
-		return;
-	}
-	LK_ASSERT(r->f.pbuf_free < r->f.pbuf_count);
-	r->f.pbuf_free++;
+	LK_ASSERT(g->free < g->count);
+	g->free++;
 }
 
-uint32_t lk_fake_ring_take_up_pbuf(struct lk_ring *r, const void *data, unsigned len)
+uint32_t lk_fake_ring_take_group_pbuf(struct lk_ring *r, uint16_t bgid, const void *data,
+				      unsigned len)
 {
-	struct lk_fake_ring *f = &r->f;
-	static unsigned next;
-	unsigned bid = next++ % f->up_count;
+	struct lk_fake_pbufs *g = group(r, bgid);
+	/* Buffers are handed out in a simple rotation; tests check the count. */
+	unsigned bid = g->next++ % g->count;
 
-	LK_ASSERT(f->up_free > 0 && len <= f->up_size);
-	f->up_free--;
-	memcpy(f->up_mem + (size_t)bid * f->up_size, data, len);
+	LK_ASSERT(g->free > 0 && len <= g->size);
+	g->free--;
+	memcpy(g->mem + (size_t)bid * g->size, data, len);
 	return LK_CQE_F_BUFFER | (bid << LK_CQE_BUFFER_SHIFT);
 }
 
 uint32_t lk_fake_ring_take_pbuf(struct lk_ring *r, const void *data, unsigned len)
 {
-	struct lk_fake_ring *f = &r->f;
-	/* Buffers are handed out in a simple rotation; tests check the count. */
-	static unsigned next;
-	unsigned bid = next++ % f->pbuf_count;
-
-	LK_ASSERT(f->pbuf_free > 0 && len <= f->pbuf_size);
-	f->pbuf_free--;
-	memcpy(f->pbuf_mem + (size_t)bid * f->pbuf_size, data, len);
-	return LK_CQE_F_BUFFER | (bid << LK_CQE_BUFFER_SHIFT);
+	return lk_fake_ring_take_group_pbuf(r, 0, data, len);
 }
 
 void lk_fake_ring_cqe(struct lk_ring *r, uint64_t ud, int res, uint32_t flags)

@@ -38,20 +38,21 @@ struct lk_fake_sqe {
 
 #define LK_FAKE_MAX 1024
 
+struct lk_fake_pbufs {
+	char *mem;
+	unsigned size;
+	unsigned count;
+	unsigned free; /* buffers the "kernel" holds */
+	unsigned next; /* rotation of the buffers taken */
+};
+
 struct lk_fake_ring {
 	struct lk_fake_sqe sqes[LK_FAKE_MAX];
 	unsigned n_sqes;
 	struct lk_cqe cqes[LK_FAKE_MAX];
 	unsigned n_cqes;
 	long fail_after; /* -1: never */
-	char *pbuf_mem;
-	unsigned pbuf_size;
-	unsigned pbuf_count;
-	unsigned pbuf_free; /* buffers the "kernel" holds */
-	char *up_mem; /* group 1 */
-	unsigned up_size;
-	unsigned up_count;
-	unsigned up_free;
+	struct lk_fake_pbufs pb[2]; /* provided-buffer groups 0 and 1 */
 	int splice_res[64]; /* scripted results of lk_ring_splice_now, in order */
 	unsigned n_splice_res;
 	unsigned splice_next;
@@ -67,10 +68,11 @@ struct lk_fake_sqe *lk_fake_ring_find(struct lk_ring *r, enum lk_fake_op op, int
  * filling it with data; returns the CQE flags to report. */
 uint32_t lk_fake_ring_take_pbuf(struct lk_ring *r, const void *data, unsigned len);
 void lk_fake_ring_fail_after(struct lk_ring *r, long n);
-/* lk_fake_ring_take_up_pbuf is lk_fake_ring_take_pbuf for group 1 (the
- * worker's large buffers for Docker's bytes). A RECV_PBUF's len is its
- * buffer group. */
-uint32_t lk_fake_ring_take_up_pbuf(struct lk_ring *r, const void *data, unsigned len);
+/* lk_fake_ring_take_group_pbuf is lk_fake_ring_take_pbuf for group bgid
+ * (1: the worker's large buffers for Docker's bytes). A RECV_PBUF's len is
+ * its buffer group. */
+uint32_t lk_fake_ring_take_group_pbuf(struct lk_ring *r, uint16_t bgid, const void *data,
+				      unsigned len);
 /* lk_fake_ring_splice_res scripts the result of the next unscripted
  * lk_ring_splice_now (recorded as LK_FAKE_SPLICE, ud 0); once the script
  * runs out every splice returns -EAGAIN. */

@@ -85,7 +85,7 @@ static int teardown(void **state)
 	lk_worker_turn(w, 0);
 	assert_int_equal(w->live, 0);
 	assert_int_equal(fx->sw.ctx_pool.in_use, 0);
-	assert_int_equal(fx->f->pbuf_free, fx->f->pbuf_count);
+	assert_int_equal(fx->f->pb[0].free, fx->f->pb[0].count);
 	lk_pool_done(&fx->sw.ctx_pool);
 	assert_int_equal(fx->sw.xfer_pool.in_use, 0);
 	lk_pool_done(&fx->sw.xfer_pool);
@@ -215,7 +215,7 @@ static void test_stale_generation_dropped(void **state)
 	lk_fake_ring_cqe(fx->sw.w.ring, stale, 3, fl);
 	lk_worker_turn(&fx->sw.w, 0);
 	assert_int_equal(fx->sw.w.stats.stale_cqes, 1);
-	assert_int_equal(fx->f->pbuf_free, fx->f->pbuf_count);
+	assert_int_equal(fx->f->pb[0].free, fx->f->pb[0].count);
 	assert_int_equal(c->state, LK_CS_READ_HEAD);
 	assert_null(c->ctx);
 }
@@ -518,24 +518,24 @@ static void test_copy_relay_large_group_fallback(void **state)
 	struct lk_fake_sqe *r2 = op_after(fx, mark, LK_FAKE_RECV_PBUF, up);
 	assert_non_null(r2);
 	assert_int_equal(r2->len, LK_PBUF_GROUP_CLI);
-	unsigned free0 = fx->f->pbuf_free;
+	unsigned free0 = fx->f->pb[0].free;
 	uint32_t fl = lk_fake_ring_take_pbuf(w->ring, "01234", 5);
 	mark = fx->f->n_sqes;
 	complete(fx, r2, 5, fl);
 	const char *b1 = complete_send(fx, c->fd, &len);
 	assert_int_equal(len, 5);
 	assert_memory_equal(b1, "01234", 5);
-	assert_int_equal(fx->f->pbuf_free, free0); /* given back once sent */
+	assert_int_equal(fx->f->pb[0].free, free0); /* given back once sent */
 	/* The large group again for the rest. */
 	struct lk_fake_sqe *r3 = op_after(fx, mark, LK_FAKE_RECV_PBUF, up);
 	assert_non_null(r3);
 	assert_int_equal(r3->len, LK_PBUF_GROUP_UP);
-	fl = lk_fake_ring_take_up_pbuf(w->ring, "56789", 5);
+	fl = lk_fake_ring_take_group_pbuf(w->ring, LK_PBUF_GROUP_UP, "56789", 5);
 	complete(fx, r3, 5, fl);
 	const char *b2 = complete_send(fx, c->fd, &len);
 	assert_int_equal(len, 5);
 	assert_memory_equal(b2, "56789", 5);
-	assert_int_equal(fx->f->up_free, fx->f->up_count);
+	assert_int_equal(fx->f->pb[1].free, fx->f->pb[1].count);
 	/* The answer is complete: the connection waits for the next request. */
 	assert_int_equal(c->state, LK_CS_READ_HEAD);
 }
