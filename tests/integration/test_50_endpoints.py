@@ -108,7 +108,7 @@ class Endpoints(lk.TestCase):
         def go():
             st, hd, body = a.request("GET", "/_lookout/info", a.auth_headers(), timeout=60)
             with lock:
-                answers.append((st, hd.get("retry-after"), json.loads(body)["message"]))
+                answers.append((st, hd.get("retry-after"), json.loads(body).get("message")))
         ts = [threading.Thread(target=go) for _ in range(80)]
         for th in ts:
             th.start()
@@ -117,7 +117,12 @@ class Endpoints(lk.TestCase):
         self.assertEqual(len(answers), 80)
         busy = [x for x in answers if x[2] == "control plane busy, retry"]
         slow = [x for x in answers if x[2] == "the control plane did not answer in time"]
-        self.assertEqual(len(busy) + len(slow), 80, answers)
+        # The control thread's own Docker call gives up after REQUEST_TIMEOUT
+        # too: the job it was on when that happened may still beat the
+        # worker's timer with a 200 (Docker version "unknown"). Only that one.
+        done = [x for x in answers if x[0] == 200]
+        self.assertLessEqual(len(done), 1, answers)
+        self.assertEqual(len(busy) + len(slow) + len(done), 80, answers)
         self.assertGreaterEqual(len(busy), 80 - 64)
         self.assertTrue(all(st == 503 and ra == "1" for st, ra, _ in busy))
         self.assertTrue(all(st == 503 for st, _, _ in slow))
